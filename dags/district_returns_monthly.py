@@ -1,0 +1,95 @@
+"""
+### 月报汇入 — district returns, one reporting month per run
+
+Reads every workbook in `inbox/<YYYY-MM>/`, archives it by SHA-256, validates each form with its
+Great Expectations suite (`expectations/`) and loads the month into the district warehouse in one
+transaction. Refused returns are quarantined with every reason (sheet, cell, column, value) and
+the rest of the month still loads; the log ends with the problems to send back.
+
+**Which month a run processes**
+
+| run | month |
+|---|---|
+| scheduled | month M runs after its deadline, the 8th of M+1 at 06:00 Asia/Shanghai, and processes M |
+| backfill over a date range | every month M whose 8th (06:00) lies in the range: 2020-01-01 → 2020-12-31 is 2020-01 … 2020-12 |
+| manual with `period` | that month (`YYYY-MM`) |
+| manual without `period` | the last complete month |
+
+Re-running a month is safe: it leaves the warehouse unchanged unless the inbox changed.
+When it finishes it updates the asset `district://warehouse/monthly-returns`, which starts
+`district_annual_statistics` for the month's year.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from pipeline.assets import MONTHLY_RETURNS
+
+_DAY = int(os.environ.get("DISTRICT_DEADLINE_DAY", "8"))
+_HOUR = int(os.environ.get("DISTRICT_DEADLINE_HOUR", "6"))
+
+
+@dag(
+    dag_id="district_returns_monthly",
+    schedule=CronDataIntervalTimetable(f"0 {_HOUR} {_DAY} * *", timezone="Asia/Shanghai"),
+    start_date=pendulum.datetime(2020, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=4,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    params={
+        "period": Param(
+            None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+            title="报告期 (YYYY-MM)", description="Reporting month to process; empty: derived from the run.",
+        ),
+    },
+    tags=["district", "monthly", "returns"],
+    doc_md=__doc__,
+)
+def district_returns_monthly():
+    @task
+    def resolve_period(params=None, data_interval_start=None, dag_run=None) -> str:
+        """Name the reporting month this run processes."""
+        from pipeline.periods import resolve_run_period
+
+        run_type = getattr(getattr(dag_run, "run_type", None), "value", getattr(dag_run, "run_type", None))
+        return resolve_run_period((params or {}).get("period"), data_interval_start, run_type)
+
+    @task(outlets=[MONTHLY_RETURNS])
+    def ingest_returns(period: str, outlet_events=None) -> dict:
+        """Archive, read, validate and load every return of the month."""
+        from pipeline.airflow_glue import task_settings
+        from pipeline.ingest import run_month
+
+        report = run_month(period, task_settings())
+        outlet_events[MONTHLY_RETURNS].extra = {"period": period, "year": int(period[:4])}
+        return report.as_dict()
+
+    @task
+    def write_feedback(period: str) -> list[str]:
+        """Write the annotated workbooks and 退回通知 for every refused return."""
+        from pipeline.airflow_glue import task_settings
+        from pipeline.feedback import write_month_feedback
+
+        return [str(p) for p in write_month_feedback(period, task_settings())]
+
+    @task
+    def summarise_problems(period: str, summary: dict, feedback: list[str]) -> None:
+        """End the log with what the operator has to send back."""
+        from pipeline.airflow_glue import task_settings
+        from pipeline.problems_report import log_month_summary
+
+        log_month_summary(period, task_settings(), summary, feedback)
+
+    period = resolve_period()
+    summary = ingest_returns(period)
+    feedback = write_feedback(period)
+    summary >> feedback
+    summarise_problems(period, summary, feedback)
+
+
+district_returns_monthly()

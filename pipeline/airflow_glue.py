@@ -1,0 +1,26 @@
+"""What the DAGs need from Airflow at task time, kept out of the DAG files and out of parse time."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from pipeline.config import Settings, normalise_url, settings
+
+log = logging.getLogger(__name__)
+
+WAREHOUSE_CONN_ID = "district_warehouse"
+MONTHLY_ASSET_URI = "district://warehouse/monthly-returns"
+
+
+def task_settings() -> Settings:
+    """Settings for a task: the ``district_warehouse`` connection wins when Airflow has one."""
+    if not os.environ.get("DISTRICT_WAREHOUSE_URL"):
+        try:
+            from airflow.sdk import Connection
+
+            conn = Connection.get(WAREHOUSE_CONN_ID)
+            return settings(normalise_url(conn.get_uri()))
+        except Exception as exc:  # noqa: BLE001 - no such connection: the embedded default applies
+            log.info("no %s connection (%s); using the configured warehouse", WAREHOUSE_CONN_ID, type(exc).__name__)
+    return settings()

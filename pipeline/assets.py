@@ -1,0 +1,5 @@
+"""Airflow assets shared by the DAGs (imports only the light Task SDK)."""
+
+from airflow.sdk import Asset
+
+MONTHLY_RETURNS = Asset("district://warehouse/monthly-returns", name="district_monthly_returns")

@@ -1,0 +1,138 @@
+"""``python -m pipeline <command>``: the pipeline from a terminal. Every command takes ``--warehouse``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pipeline.config import settings
+
+
+def _settings(args: argparse.Namespace):
+    if getattr(args, "inbox", None):
+        os.environ["DISTRICT_INBOX"] = str(Path(args.inbox).resolve())
+    return settings(args.warehouse)
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    from pipeline.workbook import write_template
+
+    print(write_template(Path(args.out)))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from pipeline.sample import write_sample_year
+
+    paths = write_sample_year(args.year, Path(args.inbox))
+    print(f"wrote {len(paths)} workbooks under {args.inbox}")
+    if args.messy:
+        from pipeline.messy import write_messy_month
+
+        extra = write_messy_month(args.year, Path(args.inbox))
+        print(f"wrote {len(extra)} messy workbooks for {args.year}-{args.messy_month:02d}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.figures import stored_figures
+    from pipeline.outputs import figures_table
+    from pipeline.runner import run_year_airflow, run_year_direct
+    from pipeline.warehouse import make_engine
+
+    s = _settings(args)
+    if args.direct:
+        for line in run_year_direct(args.year, s):
+            print(line)
+    else:
+        run_year_airflow(args.year, s)
+    print(figures_table(stored_figures(make_engine(s.warehouse_url), args.year)))
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pipeline.feedback import write_month_feedback
+    from pipeline.ingest import run_month
+
+    s = _settings(args)
+    report = run_month(args.period, s)
+    print("\n".join(report.lines()))
+    for path in write_month_feedback(args.period, s):
+        print(f"feedback: {path}")
+    return 0
+
+
+def cmd_consolidate(args: argparse.Namespace) -> int:
+    from pipeline.annual import consolidate_year
+
+    print(consolidate_year(args.year, _settings(args)))
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from pipeline.figures import stored_figures
+    from pipeline.outputs import figures_csv, figures_json, figures_table
+    from pipeline.warehouse import ensure_schema, make_engine
+
+    engine = make_engine(_settings(args).warehouse_url)
+    ensure_schema(engine)
+    figures = stored_figures(engine, args.year)
+    if not figures:
+        print(f"no figures stored for {args.year}; run the annual consolidation first", file=sys.stderr)
+        return 1
+    render = {"table": figures_table, "csv": figures_csv, "json": figures_json}[args.format]
+    print(render(figures))
+    return 0
+
+
+def cmd_problems(args: argparse.Namespace) -> int:
+    from pipeline.problems_report import format_open_problems, open_problems
+    from pipeline.warehouse import ensure_schema, make_engine
+
+    engine = make_engine(_settings(args).warehouse_url)
+    ensure_schema(engine)
+    print(format_open_problems(args.period, open_problems(engine, args.period)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description="District returns pipeline")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse (default: the embedded SQLite file)")
+        p.set_defaults(func=fn)
+        return p
+
+    p = add("template", cmd_template, "write the blank workbook departments fill in")
+    p.add_argument("--out", required=True)
+    p = add("sample", cmd_sample, "write a deterministic sample year of filled workbooks")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--inbox", required=True)
+    p.add_argument("--messy", action="store_true", help="also write a month of messy and broken workbooks")
+    p.add_argument("--messy-month", type=int, default=12)
+    p = add("run", cmd_run, "run every month of a year and the annual consolidation through the DAGs")
+    p.add_argument("--inbox", required=True)
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--direct", action="store_true", help="call the pipeline functions without Airflow")
+    p = add("ingest", cmd_ingest, "archive, validate and load one month (no Airflow)")
+    p.add_argument("--period", required=True)
+    p.add_argument("--inbox")
+    p = add("consolidate", cmd_consolidate, "compute and store a year's figures (no Airflow)")
+    p.add_argument("--year", type=int, required=True)
+    p = add("figures", cmd_figures, "print the stored figures of a year")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p = add("problems", cmd_problems, "list the open problems of a month, naming each file")
+    p.add_argument("--period", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("DISTRICT_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,95 @@
+"""Every path and setting of the pipeline, read from the environment with defaults.
+
+| variable | default | meaning |
+|---|---|---|
+| ``DISTRICT_INBOX`` | ``var/inbox`` | inbox root; one folder ``<YYYY-MM>`` per reporting month |
+| ``DISTRICT_DATA`` | ``var`` | archive, feedback, outputs and GX Data Docs live below it |
+| ``DISTRICT_WAREHOUSE_URL`` | SQLite file ``$DISTRICT_DATA/warehouse.sqlite`` | SQLAlchemy URL of the warehouse |
+| ``AIRFLOW_CONN_DISTRICT_WAREHOUSE`` | unset | Airflow connection ``district_warehouse``; wins over the default |
+| ``DISTRICT_TZ`` | ``Asia/Shanghai`` | time zone reporting months and deadlines are reckoned in |
+| ``DISTRICT_DEADLINE_DAY`` | ``8`` | day of month M+1 by which month M's returns are due |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+UNITS_CSV = PACKAGE_DATA / "units.csv"
+FIGURES_CSV = PACKAGE_DATA / "figures-2020.csv"
+
+
+@dataclass(frozen=True)
+class Settings:
+    inbox: Path
+    data: Path
+    warehouse_url: str
+    timezone: str
+    deadline_day: int
+
+    @property
+    def archive(self) -> Path:
+        return self.data / "archive"
+
+    @property
+    def feedback(self) -> Path:
+        return self.data / "feedback"
+
+    @property
+    def out(self) -> Path:
+        return self.data / "out"
+
+    @property
+    def data_docs(self) -> Path:
+        return self.data / "gx" / "data_docs"
+
+
+def _warehouse_from_airflow_conn(value: str) -> str:
+    """Turn an Airflow connection URI (or JSON) into a SQLAlchemy URL."""
+    value = value.strip()
+    if value.startswith("{"):
+        import json
+
+        conn = json.loads(value)
+        scheme = conn.get("conn_type", "postgres")
+        auth = conn.get("login") or ""
+        if conn.get("password"):
+            auth += f":{conn['password']}"
+        host = conn.get("host") or ""
+        if conn.get("port"):
+            host += f":{conn['port']}"
+        value = f"{scheme}://{auth + '@' if auth else ''}{host}/{conn.get('schema') or ''}"
+    return normalise_url(value)
+
+
+def normalise_url(url: str) -> str:
+    """Map Airflow-style and bare PostgreSQL schemes onto the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def settings(warehouse: str | None = None) -> Settings:
+    """Current settings; ``warehouse`` (a ``--warehouse`` flag) wins over the environment."""
+    data = Path(os.environ.get("DISTRICT_DATA", PROJECT_ROOT / "var")).resolve()
+    inbox = Path(os.environ.get("DISTRICT_INBOX", data / "inbox")).resolve()
+    if warehouse:
+        url = normalise_url(warehouse)
+    elif os.environ.get("DISTRICT_WAREHOUSE_URL"):
+        url = normalise_url(os.environ["DISTRICT_WAREHOUSE_URL"])
+    elif os.environ.get("AIRFLOW_CONN_DISTRICT_WAREHOUSE"):
+        url = _warehouse_from_airflow_conn(os.environ["AIRFLOW_CONN_DISTRICT_WAREHOUSE"])
+    else:
+        url = f"sqlite:///{data / 'warehouse.sqlite'}"
+    return Settings(
+        inbox=inbox,
+        data=data,
+        warehouse_url=url,
+        timezone=os.environ.get("DISTRICT_TZ", "Asia/Shanghai"),
+        deadline_day=int(os.environ.get("DISTRICT_DEADLINE_DAY", "8")),
+    )

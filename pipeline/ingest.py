@@ -1,0 +1,238 @@
+"""One reporting month, stage by stage: archive → read and parse → validate per form → load.
+
+Every stage works on the whole month at once; a workbook is read once, and one DataFrame per form
+(all units together) goes through its expectation suite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.archive import InboxFile, archive_file, list_inbox
+from pipeline.config import Settings
+from pipeline.forms import FORMS, Form
+from pipeline.parse import ParsedSheet, ParsedWorkbook, parse_workbook
+from pipeline.periods import month_bounds, validate_period
+from pipeline.problems import Problem, show_value
+from pipeline.reader import WorkbookReader, default_reader
+from pipeline.safety import InputRefused, check_workbook_bytes
+from pipeline.warehouse import FileLoad, SubmissionLoad, ensure_schema, load_month, make_engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MonthReport:
+    period: str
+    files: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    nil_returns: int = 0
+    refused_files: list[tuple[str, list[str]]] = field(default_factory=list)
+    warnings: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "period": self.period, "files": self.files, "loaded": self.loaded, "nil_returns": self.nil_returns,
+            "quarantined": self.quarantined, "refused_files": [n for n, _ in self.refused_files],
+        }
+
+    def lines(self) -> list[str]:
+        out = [
+            f"period {self.period}: {self.files} files, {self.loaded} returns loaded "
+            f"({self.nil_returns} nil), {self.quarantined} quarantined"
+        ]
+        for name, msgs in self.refused_files:
+            out.append(f"  refused {name}:")
+            out.extend(f"    - {m}" for m in msgs)
+        for name, msgs in self.warnings:
+            out.append(f"  warnings {name}:")
+            out.extend(f"    - {m}" for m in msgs)
+        return out
+
+
+def file_id(period: str, sha256: str) -> str:
+    return f"{period}:{sha256[:16]}"
+
+
+def archive_month(period: str, settings: Settings) -> list[tuple[InboxFile, bytes]]:
+    """Copy every file of ``inbox/<period>/`` into the archive before anything reads it."""
+    validate_period(period)
+    return [archive_file(p, settings.archive) for p in list_inbox(settings.inbox / period)]
+
+
+def read_and_parse(
+    period: str, files: list[tuple[InboxFile, bytes]], reader: WorkbookReader | None = None
+) -> list[tuple[InboxFile, ParsedWorkbook | None, list[Problem]]]:
+    """Read each workbook once and parse every form sheet in it."""
+    reader = reader or default_reader()
+    out = []
+    for info, data in files:
+        try:
+            check_workbook_bytes(info.name, data)
+            workbook = reader.read(io.BytesIO(data))
+        except InputRefused as exc:
+            out.append((info, None, [exc.problem]))
+            continue
+        except Exception as exc:  # noqa: BLE001 - any reader failure is the file's problem, not the run's
+            log.warning("cannot read %s: %r", info.name, exc)
+            out.append((info, None, [Problem(
+                "文件无法作为 Excel 工作簿打开，可能已损坏，请在 Excel 中打开、另存为 .xlsx 后重新报送",
+                rule="unreadable",
+            )]))
+            continue
+        parsed = parse_workbook(workbook, period)
+        out.append((info, parsed, list(parsed.problems)))
+    return out
+
+
+def _frame(form: Form, period: str, sheets: list[tuple[str, ParsedSheet]]):
+    """One DataFrame of every row of ``form`` in the month; ``_row_id`` indexes ``index``."""
+    import pandas as pd
+
+    start, end = month_bounds(period)
+    records: list[dict[str, object]] = []
+    index: list[tuple[ParsedSheet, int]] = []
+    for sub_id, sheet in sheets:
+        for row in sheet.rows:
+            rec: dict[str, object] = {"_row_id": len(index), "submission_id": sub_id}
+            rec.update(row.values)
+            records.append(rec)
+            index.append((sheet, row.excel_row))
+    columns = ["_row_id", "submission_id", *(c.code for c in form.columns)]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    for col in form.columns:
+        if col.type == "int":
+            frame[col.code] = frame[col.code].astype("Int64")
+        elif col.type == "date":
+            frame[col.code] = pd.to_datetime(frame[col.code])
+        else:
+            frame[col.code] = frame[col.code].astype(object)
+    frame["period_start"] = pd.Timestamp(start)
+    frame["period_end"] = pd.Timestamp(end)
+    return frame, index
+
+
+def validate_month(
+    period: str, parsed: list[tuple[str, ParsedSheet]], data_docs: Path | None = None
+) -> None:
+    """Run each form's suite over all of its rows in the month; findings go onto their sheet."""
+    from pipeline.validate import validate_frame
+
+    for form in FORMS.values():
+        sheets = [(sid, s) for sid, s in parsed if s.form.code == form.code]
+        if not any(s.rows for _, s in sheets):
+            continue
+        frame, index = _frame(form, period, sheets)
+        failures = validate_frame(form, frame, data_docs_dir=data_docs, run_name=f"{period}-{form.code}")
+        for failure in sorted(failures, key=lambda f: (f.row_id, f.column, f.rule)):
+            sheet, excel_row = index[failure.row_id]
+            if (excel_row, failure.column) in sheet.bad_cells:
+                continue
+            col = form.column(failure.column)
+            raw = frame.at[failure.row_id, failure.column]
+            sheet.problems.append(Problem(
+                failure.message_zh, rule=failure.rule, sheet=sheet.sheet,
+                cell=sheet.cell(excel_row, failure.column), excel_row=excel_row,
+                column_label=col.label, value=show_value(_plain(raw)),
+            ))
+
+
+def _plain(value: object) -> object:
+    import pandas as pd
+
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.date().isoformat()
+    return value
+
+
+def _problem_row(fid: str, seq: int, sub_id: str | None, p: Problem) -> dict[str, object]:
+    return {
+        "file_id": fid, "seq": seq, "submission_id": sub_id, "severity": p.severity, "rule": p.rule,
+        "sheet": p.sheet, "cell": p.cell, "excel_row": p.excel_row, "column_label": p.column_label,
+        "value": p.value, "message_zh": p.message_zh,
+    }
+
+
+def build_loads(
+    period: str, results: list[tuple[InboxFile, ParsedWorkbook | None, list[Problem]]]
+) -> tuple[list[FileLoad], MonthReport]:
+    """Warehouse rows for every file of the month, and the month's report for the operator."""
+    report = MonthReport(period=period, files=len(results))
+    loads: list[FileLoad] = []
+    seen: set[str] = set()
+    for info, parsed, file_problems in results:
+        fid = file_id(period, info.sha256)
+        if fid in seen:
+            # The same bytes under two names: one return, archived once.
+            report.warnings.append((info.name, ["与同月另一文件内容完全相同，只计一次"]))
+            continue
+        seen.add(fid)
+        file_errors = [p for p in file_problems if p.severity == "error"]
+        found: list[tuple[str | None, Problem]] = [(None, p) for p in file_problems]
+        subs: list[SubmissionLoad] = []
+        units = set()
+        for sheet in parsed.sheets if parsed else []:
+            sub_id = f"{fid}:{sheet.form.code}"
+            errors = [p for p in sheet.problems if p.severity == "error"]
+            quarantined = bool(errors or file_errors)
+            unit_code = sheet.unit.code if sheet.unit else None
+            units.add(unit_code)
+            found.extend((sub_id, p) for p in sheet.problems)
+            facts = [] if quarantined else [
+                {"submission_id": sub_id, "excel_row": r.excel_row, "sheet": sheet.sheet,
+                 "unit_code": unit_code, "period": period, **r.values}
+                for r in sheet.rows
+            ]
+            subs.append(SubmissionLoad(row={
+                "submission_id": sub_id, "file_id": fid, "period": period, "unit_code": unit_code,
+                "form_code": sheet.form.code, "sheet": sheet.sheet, "sha256": info.sha256,
+                "file_name": info.name, "received_at_utc": info.received_at_utc,
+                "status": "quarantined" if quarantined else "loaded", "is_nil": sheet.is_nil,
+                "row_count": len(sheet.rows), "error_count": len(errors),
+                "warning_count": len(sheet.problems) - len(errors),
+            }, facts=facts))
+            if quarantined:
+                report.quarantined += 1
+            else:
+                report.loaded += 1
+                report.nil_returns += sheet.is_nil
+        problems = [_problem_row(fid, seq, sub_id, p) for seq, (sub_id, p) in enumerate(found)]
+        n_errors = sum(1 for _, p in found if p.severity == "error")
+        status = "refused" if not subs or all(s.row["status"] == "quarantined" for s in subs) else (
+            "partly_refused" if n_errors else "accepted")
+        loads.append(FileLoad(
+            file_row={
+                "file_id": fid, "period": period, "sha256": info.sha256, "file_name": info.name,
+                "size_bytes": info.size_bytes, "received_at_utc": info.received_at_utc,
+                "unit_code": next(iter(units)) if len(units) == 1 else None, "status": status,
+            },
+            submissions=subs, problems=problems,
+        ))
+        described = [p.describe_zh() for _, p in found]
+        if n_errors:
+            report.refused_files.append((info.name, described))
+        elif problems:
+            report.warnings.append((info.name, described))
+    return loads, report
+
+
+def run_month(period: str, settings: Settings, *, engine=None) -> MonthReport:
+    """Archive, read, validate and load one month; the warehouse gets one transaction."""
+    engine = engine or make_engine(settings.warehouse_url)
+    ensure_schema(engine)
+    files = archive_month(period, settings)
+    results = read_and_parse(period, files)
+    parsed = [(f"{file_id(period, info.sha256)}:{s.form.code}", s)
+              for info, wb, _ in results if wb for s in wb.sheets]
+    validate_month(period, parsed, data_docs=settings.data_docs)
+    loads, report = build_loads(period, results)
+    load_month(engine, period, loads)
+    log.info("loaded %s at %s", period, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    return report

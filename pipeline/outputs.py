@@ -1,0 +1,126 @@
+"""The year's outputs for report authors: ``figures.csv`` and a formatted ``figures.xlsx``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from pipeline.registry import units
+
+FIGURE_COLUMNS = (
+    ("code", "指标代码"),
+    ("label_zh", "指标"),
+    ("value", "数值"),
+    ("unit_zh", "单位"),
+    ("display_zh", "报告表述"),
+    ("year", "年度"),
+    ("as_of_utc", "数据截至（UTC）"),
+    ("contributing_submissions", "报送份数"),
+)
+
+
+def neutralise(value: object) -> object:
+    """Text that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``) is quoted."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def figure_records(figures: list[dict]) -> list[dict]:
+    """The public shape of a figure: code, label, value, unit, display (plus year and as-of)."""
+    return [
+        {
+            "code": f["code"], "label": f["label_zh"], "value": _number(f["value"]), "unit": f["unit_zh"],
+            "display": f["display_zh"], "year": f["year"],
+            "as_of": f["as_of_utc"].isoformat() if f["as_of_utc"] else None,
+            "contributing_submissions": f["contributing_submissions"],
+        }
+        for f in figures
+    ]
+
+
+def figures_csv(figures: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([zh for _, zh in FIGURE_COLUMNS])
+    for f in figures:
+        row = [_number(f[k]) if k == "value" else f[k] for k, _ in FIGURE_COLUMNS]
+        writer.writerow([neutralise("" if v is None else str(v)) for v in row])
+    return buf.getvalue()
+
+
+def figures_json(figures: list[dict]) -> str:
+    return json.dumps(figure_records(figures), ensure_ascii=False, indent=2)
+
+
+def figures_table(figures: list[dict]) -> str:
+    """A plain-text table for the terminal."""
+    lines = [f"{'指标代码':<28}{'数值':>10}  报告表述        指标"]
+    for f in figures:
+        lines.append(f"{f['code']:<32}{_number(f['value']):>10}  {f['display_zh']:<14}{f['label_zh']}")
+    return "\n".join(lines)
+
+
+def write_outputs(year: int, figures: list[dict], contributions: list[dict], out_root: Path) -> Path:
+    """Write ``<out_root>/<year>/figures.csv`` and ``figures.xlsx``; return the folder."""
+    folder = out_root / str(year)
+    folder.mkdir(parents=True, exist_ok=True)
+    # BOM: Excel opens a UTF-8 CSV with Chinese headers correctly only with it.
+    (folder / "figures.csv").write_text(figures_csv(figures), encoding="utf-8-sig")
+    _write_xlsx(folder / "figures.xlsx", year, figures, contributions)
+    return folder
+
+
+def _write_xlsx(path: Path, year: int, figures: list[dict], contributions: list[dict]) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+
+    names = {u.code: u.name for u in units()}
+    thin = Side(style="thin", color="999999")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    head_fill = PatternFill("solid", fgColor="DDEBF7")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "指标"
+    ws.append([f"{year}年法治政府建设年度报告统计指标"])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(FIGURE_COLUMNS))
+    ws.append([zh for _, zh in FIGURE_COLUMNS])
+    for f in figures:
+        ws.append([neutralise(_number(f[k]) if k == "value" else f[k]) for k, _ in FIGURE_COLUMNS])
+    for row in ws.iter_rows(min_row=2, max_row=ws.max_row):
+        for cell in row:
+            cell.border = border
+            if cell.row == 2:
+                cell.font = Font(bold=True)
+                cell.fill = head_fill
+                cell.alignment = Alignment(horizontal="center")
+    for col, width in zip("ABCDEFGH", (26, 30, 10, 6, 16, 6, 20, 10), strict=True):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = "A3"
+    by_code: dict[str, list[dict]] = {}
+    for c in contributions:
+        by_code.setdefault(c["code"], []).append(c)
+    for f in figures:
+        sheet = wb.create_sheet(f["code"][:31])
+        sheet.append([f"{f['label_zh']}：{f['display_zh']}（按单位）"])
+        sheet["A1"].font = Font(bold=True)
+        sheet.append(["单位代码", "单位名称", "贡献数值", "说明"])
+        for cell in sheet[2]:
+            cell.font = Font(bold=True)
+            cell.fill = head_fill
+        for c in by_code.get(f["code"], []):
+            name = "全区汇总调整" if c["unit_code"] == "*" else names.get(c["unit_code"], c["unit_code"])
+            sheet.append([neutralise(c["unit_code"]), neutralise(name), _number(c["value"]),
+                          neutralise(c["note_zh"] or "")])
+        sheet.append(["合计", "", _number(f["value"]), ""])
+        sheet.cell(sheet.max_row, 1).font = Font(bold=True)
+        for col, width in zip("ABCD", (10, 34, 12, 50), strict=True):
+            sheet.column_dimensions[col].width = width
+    wb.save(path)

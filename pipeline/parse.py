@@ -1,0 +1,326 @@
+"""From a workbook's cell values to typed rows of each form, found by their labels, never by address."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pipeline.coerce import COERCERS, CoercionError, fold, is_blank, to_period, to_text
+from pipeline.forms import FORMS, NIL_MARKERS, PERIOD_LABEL, TOTAL_LABEL, UNIT_LABEL, Form
+from pipeline.problems import Problem, show_value
+from pipeline.reader import SheetData, WorkbookData
+from pipeline.registry import Unit, resolve_unit
+
+# How far below the top a header row may stand (title, notes and blank rows come first).
+HEADER_SEARCH_ROWS = 40
+_BRACKETS = re.compile(r"[（(【\[][^）)】\]]*[）)】\]]")
+_FOOTER_PREFIXES = ("填表人", "填报人", "制表人", "审核人", "联系电话", "负责人", "注:", "备注:", "说明:")
+
+
+def column_letter(index: int) -> str:
+    """1 → A, 27 → AA."""
+    letters = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def normalise_label(text: object) -> str:
+    """Compare labels without spaces (any width), line breaks, ``*`` marks or bracketed units."""
+    folded = fold(str(text)) if text is not None else ""
+    folded = _BRACKETS.sub("", folded)
+    return "".join(ch for ch in folded if not ch.isspace() and ch not in "*＊:：")
+
+
+@dataclass
+class ParsedRow:
+    excel_row: int
+    values: dict[str, object]
+
+
+@dataclass
+class ParsedSheet:
+    """One form's sheet of a workbook, parsed."""
+
+    form: Form
+    sheet: str
+    unit_text: str | None = None
+    unit_cell: str | None = None
+    period_text: str | None = None
+    period_cell: str | None = None
+    period: str | None = None
+    header_row: int | None = None
+    columns: dict[str, int] = field(default_factory=dict)
+    rows: list[ParsedRow] = field(default_factory=list)
+    is_nil: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    #: (excel_row, column code) of cells that could not be coerced: the suite's findings there repeat it.
+    bad_cells: set[tuple[int, str]] = field(default_factory=set)
+    unit: Unit | None = None
+
+    def cell(self, excel_row: int, code: str) -> str | None:
+        col = self.columns.get(code)
+        return f"{column_letter(col)}{excel_row}" if col else None
+
+    @property
+    def has_errors(self) -> bool:
+        return any(p.severity == "error" for p in self.problems)
+
+
+def _cell_text(value: object) -> str:
+    return normalise_label(value) if value is not None else ""
+
+
+def _find_header_row(form: Form, rows: list[tuple[object, ...]]) -> tuple[int, dict[str, int], int]:
+    """(Excel row, code → column index, number matched) of the best header row; row 0 if none."""
+    wanted = {normalise_label(c.label): c.code for c in form.columns}
+    best: tuple[int, dict[str, int], int] = (0, {}, 0)
+    for r, row in enumerate(rows[:HEADER_SEARCH_ROWS], start=1):
+        found: dict[str, int] = {}
+        for c, value in enumerate(row, start=1):
+            code = wanted.get(_cell_text(value))
+            if code and code not in found:
+                found[code] = c
+        if len(found) > best[2]:
+            best = (r, found, len(found))
+    needed = max(2, (len(form.columns) + 1) // 2)
+    return best if best[2] >= needed else (0, {}, best[2])
+
+
+def header_score(form: Form, sheet: SheetData) -> int:
+    """How many of the form's labels the sheet's best header row carries."""
+    return _find_header_row(form, sheet.rows)[2]
+
+
+_BLOCK_RE = {
+    UNIT_LABEL: re.compile(r"填报单位(?:名称)?[:：]?(.*?)(?=报告期|填报日期|$)"),
+    PERIOD_LABEL: re.compile(r"报告期(?:间)?[:：]?(.*?)(?=填报单位|填报日期|$)"),
+}
+
+
+def _header_block(rows: list[tuple[object, ...]], above: int) -> dict[str, tuple[object, str]]:
+    """Label → (value, cell) for 填报单位 and 报告期 in the rows above the header row."""
+    found: dict[str, tuple[object, str]] = {}
+    for r, row in enumerate(rows[: max(above - 1, 0)], start=1):
+        for c, value in enumerate(row, start=1):
+            if not isinstance(value, str):
+                continue
+            text = fold(value)
+            compact = "".join(text.split())
+            for label, pattern in _BLOCK_RE.items():
+                if label in found or label not in compact:
+                    continue
+                match = pattern.search(compact)
+                inline = match.group(1) if match else ""
+                if inline:
+                    found[label] = (inline, f"{column_letter(c)}{r}")
+                    continue
+                # Label alone in its cell: the value is the next non-empty cell to its right.
+                for c2 in range(c + 1, len(row) + 1):
+                    if not is_blank(row[c2 - 1]):
+                        found[label] = (row[c2 - 1], f"{column_letter(c2)}{r}")
+                        break
+    return found
+
+
+def _is_footer(row: tuple[object, ...]) -> bool:
+    for value in row:
+        if isinstance(value, str):
+            text = "".join(fold(value).split())
+            if text.startswith(_FOOTER_PREFIXES):
+                return True
+    return False
+
+
+def _is_total(row: tuple[object, ...]) -> bool:
+    for value in row:
+        if not is_blank(value):
+            return isinstance(value, str) and normalise_label(value) in (TOTAL_LABEL, "总计", "合计数")
+    return False
+
+
+def parse_sheet(form: Form, sheet: SheetData) -> ParsedSheet:
+    """Locate the header block and header row by label, then read and coerce the data rows."""
+    parsed = ParsedSheet(form=form, sheet=sheet.name)
+    header_row, columns, _ = _find_header_row(form, sheet.rows)
+    block = _header_block(sheet.rows, header_row or HEADER_SEARCH_ROWS)
+    if UNIT_LABEL in block:
+        value, parsed.unit_cell = block[UNIT_LABEL]
+        parsed.unit_text = to_text(value)
+    if PERIOD_LABEL in block:
+        value, parsed.period_cell = block[PERIOD_LABEL]
+        parsed.period_text = to_text(value)
+        parsed.period = to_period(value)
+    if not header_row:
+        parsed.problems.append(Problem(
+            "找不到表头行，请使用模板中的列名（如“" + "”“".join(c.label for c in form.columns[:3]) + "”）",
+            rule="header_missing", sheet=sheet.name,
+        ))
+        return parsed
+    parsed.header_row = header_row
+    parsed.columns = columns
+    for col in form.columns:
+        if col.code not in columns and (col.required or col.required_when):
+            parsed.problems.append(Problem(
+                f"缺少“{col.label}”列", rule="column_missing", sheet=sheet.name,
+                excel_row=header_row, column_label=col.label,
+            ))
+    header = sheet.rows[header_row - 1]
+    known = set(columns.values())
+    for c, value in enumerate(header, start=1):
+        if c not in known and not is_blank(value):
+            parsed.problems.append(Problem(
+                f"多余的列“{to_text(value)}”未导入", rule="extra_column", severity="warning",
+                sheet=sheet.name, cell=f"{column_letter(c)}{header_row}", value=show_value(value),
+            ))
+    _read_rows(parsed, sheet.rows, header_row)
+    return parsed
+
+
+def _read_rows(parsed: ParsedSheet, rows: list[tuple[object, ...]], header_row: int) -> None:
+    form = parsed.form
+    first_col = min(parsed.columns.values()) if parsed.columns else 1
+    total: tuple[int, tuple[object, ...]] | None = None
+    for r in range(header_row + 1, len(rows) + 1):
+        row = rows[r - 1]
+        if _is_total(row):
+            total = (r, row)
+            break
+        if _is_footer(row):
+            break
+        cells = {code: (row[c - 1] if c - 1 < len(row) else None) for code, c in parsed.columns.items()}
+        if all(is_blank(v) for v in cells.values()):
+            continue
+        first = row[first_col - 1] if first_col - 1 < len(row) else None
+        if not parsed.rows and isinstance(first, str) and normalise_label(first) in NIL_MARKERS:
+            parsed.is_nil = True
+            break
+        values: dict[str, object] = {}
+        for col in form.columns:
+            raw = cells.get(col.code)
+            try:
+                values[col.code] = COERCERS[col.type](raw)
+            except CoercionError as exc:
+                values[col.code] = None
+                parsed.bad_cells.add((r, col.code))
+                parsed.problems.append(Problem(
+                    exc.args[0], rule=f"type_{col.type}", sheet=parsed.sheet, cell=parsed.cell(r, col.code),
+                    excel_row=r, column_label=col.label, value=show_value(raw),
+                ))
+        parsed.rows.append(ParsedRow(excel_row=r, values=values))
+    if form.kind == "aggregate" and len(parsed.rows) > 1:
+        for extra in parsed.rows[1:]:
+            parsed.problems.append(Problem(
+                "本表每月只填一行", rule="one_row", sheet=parsed.sheet, excel_row=extra.excel_row,
+            ))
+    if total is not None:
+        _check_total(parsed, *total)
+
+
+def _check_total(parsed: ParsedSheet, r: int, row: tuple[object, ...]) -> None:
+    """A 合计 row must equal the sum of the rows above it."""
+    for col in parsed.form.numeric_columns:
+        c = parsed.columns.get(col.code)
+        if not c or c - 1 >= len(row) or is_blank(row[c - 1]):
+            continue
+        raw = row[c - 1]
+        try:
+            stated = COERCERS["int"](raw)
+        except CoercionError as exc:
+            parsed.problems.append(Problem(
+                exc.args[0], rule="type_int", sheet=parsed.sheet, cell=parsed.cell(r, col.code),
+                excel_row=r, column_label=col.label, value=show_value(raw),
+            ))
+            continue
+        summed = sum(int(v) for row_ in parsed.rows if (v := row_.values.get(col.code)) is not None)
+        if stated != summed:
+            parsed.problems.append(Problem(
+                f"合计行与上方各行之和（{summed}）不符", rule="total_mismatch", sheet=parsed.sheet,
+                cell=parsed.cell(r, col.code), excel_row=r, column_label=col.label, value=show_value(raw),
+            ))
+
+
+@dataclass
+class ParsedWorkbook:
+    sheets: list[ParsedSheet]
+    #: Problems of the file as a whole (no form sheet found, two sheets for one form, …).
+    problems: list[Problem]
+
+
+def match_sheets(workbook: WorkbookData) -> tuple[dict[str, SheetData], list[Problem]]:
+    """Form code → the sheet that holds it: by sheet name first, else by its header labels."""
+    matched: dict[str, SheetData] = {}
+    problems: list[Problem] = []
+    leftovers: list[SheetData] = []
+    for sheet in workbook.sheets.values():
+        name = normalise_label(sheet.name)
+        form = next((f for f in FORMS.values() if normalise_label(f.sheet) in name), None)
+        if form is None:
+            leftovers.append(sheet)
+        elif form.code in matched:
+            problems.append(Problem(
+                f"工作簿中有两张“{form.sheet}”表（“{matched[form.code].name}”和“{sheet.name}”），请只保留一张",
+                rule="duplicate_sheet", sheet=sheet.name,
+            ))
+        else:
+            matched[form.code] = sheet
+    for sheet in leftovers:
+        scores = {f.code: header_score(f, sheet) for f in FORMS.values() if f.code not in matched}
+        best = max(scores, key=scores.__getitem__, default=None)
+        if best and _find_header_row(FORMS[best], sheet.rows)[0]:
+            matched[best] = sheet
+        elif any(sheet.rows) and normalise_label(sheet.name) not in ("填报说明", "说明"):
+            problems.append(Problem(
+                f"工作表“{sheet.name}”不是月报表，未导入", rule="unknown_sheet", severity="warning",
+                sheet=sheet.name,
+            ))
+    if not matched:
+        problems.append(Problem(
+            "工作簿中没有可识别的月报表（工作表应为：" + "、".join(f.sheet for f in FORMS.values()) + "）",
+            rule="no_form_sheet",
+        ))
+    return matched, problems
+
+
+def parse_workbook(workbook: WorkbookData, period: str) -> ParsedWorkbook:
+    """Parse every form sheet and resolve its unit and reporting month against the inbox month."""
+    matched, problems = match_sheets(workbook)
+    sheets = [parse_sheet(FORMS[code], sheet) for code, sheet in matched.items()]
+    units = {s.unit_text for s in sheets if s.unit_text}
+    periods = {s.period for s in sheets if s.period}
+    for s in sheets:
+        # Clerks often fill the header block on the first sheet only; borrow it when unambiguous.
+        if not s.unit_text and len(units) == 1:
+            s.unit_text = next(iter(units))
+        if not s.period_text and len(periods) == 1:
+            s.period = next(iter(periods))
+            s.period_text = s.period
+        _check_identity(s, period)
+    return ParsedWorkbook(sheets=sheets, problems=problems)
+
+
+def _check_identity(s: ParsedSheet, period: str) -> None:
+    if not s.unit_text:
+        s.problems.append(Problem("未填写填报单位", rule="unit_missing", sheet=s.sheet, column_label=UNIT_LABEL))
+    else:
+        s.unit = resolve_unit(s.unit_text)
+        if s.unit is None:
+            s.problems.append(Problem(
+                f"填报单位“{s.unit_text}”不在单位名录中，请填写单位全称", rule="unit_unknown", sheet=s.sheet,
+                cell=s.unit_cell, column_label=UNIT_LABEL, value=s.unit_text,
+            ))
+    if not s.period_text:
+        s.problems.append(Problem("未填写报告期", rule="period_missing", sheet=s.sheet, column_label=PERIOD_LABEL))
+    elif s.period is None:
+        s.problems.append(Problem(
+            "无法识别报告期，请按“2020年12月”格式填写", rule="period_unreadable", sheet=s.sheet,
+            cell=s.period_cell, column_label=PERIOD_LABEL, value=s.period_text,
+        ))
+    elif s.period != period:
+        y, m = s.period.split("-")
+        y2, m2 = period.split("-")
+        s.problems.append(Problem(
+            f"报告期为{y}年{int(m)}月，与报送月份{y2}年{int(m2)}月不符", rule="period_mismatch",
+            sheet=s.sheet, cell=s.period_cell, column_label=PERIOD_LABEL, value=s.period_text,
+        ))

@@ -1,0 +1,308 @@
+"""Row rules of the forms as Great Expectations suites, and validation of parsed returns against them.
+
+The suites are derived from ``pipeline/forms.py`` by :func:`build_suite`, kept as JSON files in
+``expectations/`` (``python -m pipeline.validate`` rewrites them) and loaded from there at task time.
+
+Great Expectations is imported lazily: Airflow parses the DAG files that import this module, and
+importing GX takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline import config
+from pipeline.forms import FORMS, NO, YES, Column, Form
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+    from great_expectations.expectations.expectation import Expectation
+
+ROW_ID = "_row_id"
+SUBMISSION_ID = "submission_id"
+PERIOD_START = "period_start"
+PERIOD_END = "period_end"
+#: Columns the frame carries besides the form's own.
+FRAME_COLUMNS = (ROW_ID, SUBMISSION_ID, PERIOD_START, PERIOD_END)
+#: Not "local_site": an ephemeral context already has a site of that name in a temp directory.
+DATA_DOCS_SITE = "district_site"
+#: What every expectation's meta carries, so a failure can be blamed and explained.
+META_KEYS = frozenset({"column", "column_label", "rule", "message_zh"})
+SUITE_NOTES = "Generated from pipeline/forms.py by `python -m pipeline.validate`; do not edit by hand."
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """One row breaking one rule, blamed on one column."""
+
+    row_id: int
+    column: str
+    rule: str
+    message_zh: str
+
+
+def _gx() -> Any:
+    """Import great_expectations with analytics off; the variable must be set before the import."""
+    os.environ["GX_ANALYTICS_ENABLED"] = "False"
+    import great_expectations
+
+    return great_expectations
+
+
+def _meta(column: Column, rule: str, message_zh: str, label: str | None = None) -> dict[str, str]:
+    return {
+        "column": column.code,
+        "column_label": label or column.label,
+        "rule": rule,
+        "message_zh": message_zh,
+    }
+
+
+def _column_expectations(form: Form, col: Column) -> list[Expectation]:
+    """The expectations for one column's rules, in a fixed order."""
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.row_conditions import Column as Cond
+
+    out: list[Expectation] = []
+    if col.required:
+        out.append(gxe.ExpectColumnValuesToNotBeNull(
+            column=col.code, meta=_meta(col, "required", "必填项为空"),
+        ))
+    choices = (YES, NO) if col.type == "yesno" else col.choices
+    if choices:
+        out.append(gxe.ExpectColumnValuesToBeInSet(
+            column=col.code, value_set=list(choices),
+            meta=_meta(col, "choices", "只能填写：" + "、".join(choices)),
+        ))
+    if col.min_value is not None:
+        out.append(gxe.ExpectColumnValuesToBeBetween(
+            column=col.code, min_value=col.min_value,
+            meta=_meta(col, "min", f"不能小于 {col.min_value}"),
+        ))
+    if col.required_when is not None:
+        other_code, value = col.required_when
+        other = form.column(other_code)
+        out.append(gxe.ExpectColumnValuesToNotBeNull(
+            column=col.code, row_condition=Cond(other_code) == value,
+            meta=_meta(col, "required_when", f"{other.label}为“{value}”时必须填写{col.label}"),
+        ))
+        # A blank other column is its own "required" failure; blaming this column too would mislead.
+        if other.type == "yesno" and value in (YES, NO):
+            otherwise = f"为“{NO if value == YES else YES}”"
+        else:
+            otherwise = f"不是“{value}”"
+        out.append(gxe.ExpectColumnValuesToBeNull(
+            column=col.code,
+            row_condition=Cond(other_code).is_not_null() & (Cond(other_code) != value),
+            meta=_meta(col, "empty_unless", f"{other.label}{otherwise}时{col.label}应为空"),
+        ))
+    if col.date_rule == "in_period":
+        meta = _meta(col, "date_in_period", f"{col.label}不在报告期所属月份内")
+        out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=col.code, column_B=PERIOD_START, or_equal=True,
+            ignore_row_if="either_value_is_missing", meta=meta,
+        ))
+        out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=PERIOD_END, column_B=col.code, or_equal=True,
+            ignore_row_if="either_value_is_missing", meta=meta,
+        ))
+    elif col.date_rule == "not_after_period":
+        out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=PERIOD_END, column_B=col.code, or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            meta=_meta(col, "date_not_after_period", f"{col.label}晚于报告期所属月份"),
+        ))
+    if col.not_before is not None:
+        other = form.column(col.not_before)
+        out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=col.code, column_B=other.code, or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            meta=_meta(col, "not_before", f"{col.label}早于{other.label}"),
+        ))
+    if col.not_above is not None:
+        other = form.column(col.not_above)
+        out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=other.code, column_B=col.code, or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            meta=_meta(col, "not_above", f"{col.label}大于{other.label}"),
+        ))
+    if col.zero_when_zero is not None:
+        other = form.column(col.zero_when_zero)
+        out.append(gxe.ExpectColumnValuesToBeBetween(
+            column=col.code, min_value=0, max_value=0, row_condition=Cond(other.code) == 0,
+            meta=_meta(col, "zero_when_zero", f"{other.label}为 0 时{col.label}应为 0"),
+        ))
+    return out
+
+
+def build_suite(form: Form) -> dict[str, Any]:
+    """The form's expectation suite as ``ExpectationSuite.to_json_dict()`` gives it, named ``form.code``."""
+    gx = _gx()
+    import great_expectations.expectations as gxe
+
+    expectations = [e for col in form.columns for e in _column_expectations(form, col)]
+    if form.unique_key:
+        first = form.column(form.unique_key[0])
+        label = "、".join(form.column(code).label for code in form.unique_key)
+        expectations.append(gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=[SUBMISSION_ID, *form.unique_key],
+            # A blank key is reported as "required"; it should not also count as a duplicate.
+            ignore_row_if="any_value_is_missing",
+            meta=_meta(first, "unique", f"{label}在本表中重复", label=label),
+        ))
+    # Passing the expectations to the constructor needs no Data Context; add_expectation() does.
+    suite = gx.ExpectationSuite(name=form.code, expectations=expectations, notes=SUITE_NOTES)
+    return suite.to_json_dict()
+
+
+def render_suite(suite: dict[str, Any]) -> str:
+    """The suite's file text: sorted keys so the committed JSON diffs cleanly."""
+    return json.dumps(suite, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def suite_path(form: Form, directory: Path | None = None) -> Path:
+    return (directory or config.EXPECTATIONS_DIR) / f"{form.code}.json"
+
+
+def write_suites(directory: Path | None = None) -> list[Path]:
+    """Write ``<form.code>.json`` for every form into ``directory`` (default ``EXPECTATIONS_DIR``)."""
+    directory = directory or config.EXPECTATIONS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for form in FORMS.values():
+        path = suite_path(form, directory)
+        path.write_text(render_suite(build_suite(form)), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def load_suite(form: Form, directory: Path | None = None) -> ExpectationSuite:
+    """The form's suite, read from its JSON file now (not rebuilt from the form)."""
+    gx = _gx()
+    path = suite_path(form, directory)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        suite = gx.ExpectationSuite(**data)
+    except ValueError as exc:  # pydantic refuses bad kwargs
+        raise ValueError(f"{path}: invalid expectation: {exc}") from exc
+    # The constructor logs and drops an expectation of unknown type; a thinner suite must not pass.
+    if len(suite.expectations) != len(data.get("expectations", [])):
+        raise ValueError(f"{path}: invalid expectation: unknown type")
+    if suite.name != form.code:
+        raise ValueError(f"{path}: suite is named {suite.name!r}, not {form.code!r}")
+    for expectation in suite.expectations:
+        if not META_KEYS <= set(expectation.meta or {}):
+            raise ValueError(f"{path}: invalid expectation: {expectation.expectation_type} lacks meta {sorted(META_KEYS)}")
+    return suite
+
+
+def _raised(result: ExpectationValidationResult) -> str | None:
+    """The exception message GX swallowed while evaluating an expectation, if any."""
+    info = result.exception_info or {}
+    # Either one flat record, or one record per metric that raised.
+    records = [info] if "raised_exception" in info else list(info.values())
+    for record in records:
+        if isinstance(record, dict) and record.get("raised_exception"):
+            return str(record.get("exception_message"))
+    return None
+
+
+def _failures(result: ExpectationValidationResult) -> list[RuleFailure]:
+    config_ = result.expectation_config
+    if config_ is None:
+        raise RuntimeError("GX returned a result without its expectation")
+    error = _raised(result)
+    if error is not None:
+        raise RuntimeError(f"GX could not evaluate {config_.type} {config_.kwargs}: {error}")
+    if result.success:
+        return []
+    meta = config_.meta or {}
+    rows = result.result.get("unexpected_index_list")
+    if not rows:
+        # Every suite expectation is a row (map) expectation; a failure without rows is a bug here.
+        raise RuntimeError(f"GX failed {config_.type} {config_.kwargs} without naming rows")
+    return [
+        RuleFailure(int(row[ROW_ID]), meta["column"], meta["rule"], meta["message_zh"]) for row in rows
+    ]
+
+
+def _data_docs_site(directory: Path) -> dict[str, Any]:
+    return {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(directory)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+
+
+def validate_frame(
+    form: Form,
+    frame: pd.DataFrame,
+    *,
+    data_docs_dir: Path | None = None,
+    run_name: str = "",
+) -> list[RuleFailure]:
+    """Every (row, rule) failure of ``frame`` against the form's suite; optionally write Data Docs.
+
+    ``frame`` holds one month of a form: ``_row_id``, ``submission_id``, ``period_start``,
+    ``period_end`` and the form's column codes. Failures are sorted by row id.
+    """
+    if frame.empty:
+        return []
+    missing = [c for c in (*FRAME_COLUMNS, *(col.code for col in form.columns)) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{form.code} frame lacks columns: {', '.join(missing)}")
+    if not frame[ROW_ID].is_unique:
+        raise ValueError(f"{form.code} frame: {ROW_ID} is not unique")
+
+    gx = _gx()
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    suite = load_suite(form)
+    # A fresh ephemeral context costs ~15 ms and keeps one call's results and docs site out of the next.
+    context = gx.get_context(mode="ephemeral")
+    pass
+    batch_definition = (
+        context.data_sources.add_pandas(f"{form.code}_source")
+        .add_dataframe_asset(form.code)
+        .add_batch_definition_whole_dataframe("whole_frame")
+    )
+    suite = context.suites.add(suite)
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=form.code, data=batch_definition, suite=suite)
+    )
+    actions = []
+    if data_docs_dir is not None:
+        data_docs_dir.mkdir(parents=True, exist_ok=True)
+        context.add_data_docs_site(site_name=DATA_DOCS_SITE, site_config=_data_docs_site(data_docs_dir))
+        actions.append(UpdateDataDocsAction(name="update_data_docs", site_names=[DATA_DOCS_SITE]))
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name=form.code,
+        validation_definitions=[validation],
+        actions=actions,
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID]},
+    ))
+    # An explicit run_time: otherwise GX parses run_name as a date ("2024-01" -> today's day of Jan).
+    run_id = RunIdentifier(run_name=run_name or None, run_time=datetime.now(UTC))
+    outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
+
+    failures: list[RuleFailure] = []
+    for suite_result in outcome.run_results.values():
+        for result in suite_result.results:
+            failures.extend(_failures(result))
+    # "in_period" is two expectations with one meta; a row outside both bounds is one failure.
+    unique = dict.fromkeys(failures)
+    order = {col.code: i for i, col in enumerate(form.columns)}
+    return sorted(unique, key=lambda f: (f.row_id, order.get(f.column, len(order))))
+
+
+if __name__ == "__main__":
+    for written in write_suites():
+        print(written)

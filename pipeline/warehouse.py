@@ -1,0 +1,229 @@
+"""The district warehouse: SQLAlchemy Core, one code path for SQLite and PostgreSQL.
+
+Every table states its grain in its comment. Loads are one transaction per reporting month and
+idempotent: the rows a month's inbox produces have deterministic keys, so loading it again writes
+exactly the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from pipeline.forms import FORMS, Form
+
+metadata = sa.MetaData()
+
+return_file = sa.Table(
+    "return_file", metadata,
+    sa.Column("file_id", sa.String(48), primary_key=True, comment="<period>:<first 16 hex of sha256>"),
+    sa.Column("period", sa.String(7), nullable=False, index=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("received_at_utc", sa.DateTime, nullable=False),
+    sa.Column("unit_code", sa.String(16)),
+    sa.Column("status", sa.String(16), nullable=False, comment="parsed | refused"),
+    sa.UniqueConstraint("period", "sha256"),
+    comment="grain: one row per distinct workbook (by SHA-256) received in an inbox month",
+)
+
+submission = sa.Table(
+    "submission", metadata,
+    sa.Column("submission_id", sa.String(64), primary_key=True, comment="<file_id>:<form_code>"),
+    sa.Column("file_id", sa.String(48), sa.ForeignKey("return_file.file_id"), nullable=False, index=True),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("unit_code", sa.String(16)),
+    sa.Column("form_code", sa.String(32), nullable=False),
+    sa.Column("sheet", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("received_at_utc", sa.DateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, comment="loaded | superseded | quarantined"),
+    sa.Column("is_nil", sa.Boolean, nullable=False, comment="本月无: the unit reported nothing"),
+    sa.Column("row_count", sa.Integer, nullable=False),
+    sa.Column("error_count", sa.Integer, nullable=False),
+    sa.Column("warning_count", sa.Integer, nullable=False),
+    sa.Index("ix_submission_period_form", "period", "form_code", "status"),
+    comment="grain: one row per unit × month × form × file (one sheet of one workbook)",
+)
+
+problem = sa.Table(
+    "problem", metadata,
+    sa.Column("file_id", sa.String(48), sa.ForeignKey("return_file.file_id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("submission_id", sa.String(64)),
+    sa.Column("severity", sa.String(8), nullable=False, comment="error refuses the return; warning does not"),
+    sa.Column("rule", sa.String(48), nullable=False),
+    sa.Column("sheet", sa.Text),
+    sa.Column("cell", sa.String(16)),
+    sa.Column("excel_row", sa.Integer),
+    sa.Column("column_label", sa.Text),
+    sa.Column("value", sa.Text),
+    sa.Column("message_zh", sa.Text, nullable=False),
+    comment="grain: one row per problem found in a file (file × sheet × cell × rule)",
+)
+
+_SQL_TYPES = {"text": sa.Text, "enum": sa.Text, "yesno": sa.String(1), "int": sa.BigInteger, "date": sa.Date}
+
+
+def _fact_table(form: Form) -> sa.Table:
+    return sa.Table(
+        form.table, metadata,
+        sa.Column("submission_id", sa.String(64), sa.ForeignKey("submission.submission_id"), primary_key=True),
+        sa.Column("excel_row", sa.Integer, primary_key=True),
+        sa.Column("sheet", sa.Text, nullable=False),
+        sa.Column("unit_code", sa.String(16), nullable=False),
+        sa.Column("period", sa.String(7), nullable=False),
+        *(sa.Column(c.code, _SQL_TYPES[c.type], comment=c.label) for c in form.columns),
+        sa.Index(f"ix_{form.table}_period_unit", "period", "unit_code"),
+        comment=f"grain: {form.grain}; lineage: submission_id, sheet, excel_row",
+    )
+
+
+FACT_TABLES: dict[str, sa.Table] = {code: _fact_table(form) for code, form in FORMS.items()}
+
+figure = sa.Table(
+    "figure", metadata,
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("code", sa.String(48), primary_key=True),
+    sa.Column("section", sa.String(4), nullable=False),
+    sa.Column("label_zh", sa.Text, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("unit_zh", sa.String(8), nullable=False),
+    sa.Column("approx", sa.Boolean, nullable=False),
+    sa.Column("display_zh", sa.Text, nullable=False),
+    sa.Column("as_of_utc", sa.DateTime, comment="latest receipt among the contributing submissions"),
+    sa.Column("contributing_submissions", sa.Integer, nullable=False),
+    comment="grain: one row per report figure × year, as consolidated from the submissions in force",
+)
+
+figure_contribution = sa.Table(
+    "figure_contribution", metadata,
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("code", sa.String(48), primary_key=True),
+    sa.Column("unit_code", sa.String(16), primary_key=True, comment="'*' for district-level adjustments"),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("note_zh", sa.Text),
+    comment="grain: one row per figure × year × unit: what each unit's returns add to the figure",
+)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        from pathlib import Path
+
+        db = url.split("///", 1)[-1]
+        if db and db != ":memory:":
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        # Several months may load at once (backfills); wait for the file lock instead of failing.
+        return sa.create_engine(url, connect_args={"timeout": 120})
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _lock(conn: Connection, key: str) -> None:
+    """Serialise work on one key (a month, the schema) across processes on PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+
+
+def ensure_schema(engine: Engine) -> None:
+    with engine.begin() as conn:
+        _lock(conn, "district-warehouse-schema")
+        metadata.create_all(conn)
+
+
+@dataclass
+class SubmissionLoad:
+    row: dict[str, Any]
+    facts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class FileLoad:
+    file_row: dict[str, Any]
+    submissions: list[SubmissionLoad]
+    problems: list[dict[str, Any]]
+
+
+def load_month(engine: Engine, period: str, files: Sequence[FileLoad]) -> None:
+    """Replace what these files contributed to ``period`` and settle which submissions are in force."""
+    file_ids = [f.file_row["file_id"] for f in files]
+    with engine.begin() as conn:
+        _lock(conn, f"district-month-{period}")
+        _delete_files(conn, file_ids)
+        if files:
+            conn.execute(return_file.insert(), [f.file_row for f in files])
+            subs = [s for f in files for s in f.submissions]
+            if subs:
+                conn.execute(submission.insert(), [s.row for s in subs])
+            for code, table in FACT_TABLES.items():
+                facts = [r for s in subs if s.row["form_code"] == code for r in s.facts]
+                if facts:
+                    conn.execute(table.insert(), facts)
+            probs = [p for f in files for p in f.problems]
+            if probs:
+                conn.execute(problem.insert(), probs)
+        settle_supersession(conn, period)
+
+
+def _delete_files(conn: Connection, file_ids: list[str]) -> None:
+    if not file_ids:
+        return
+    sub_ids = sa.select(submission.c.submission_id).where(submission.c.file_id.in_(file_ids))
+    for table in FACT_TABLES.values():
+        conn.execute(table.delete().where(table.c.submission_id.in_(sub_ids)))
+    conn.execute(problem.delete().where(problem.c.file_id.in_(file_ids)))
+    conn.execute(submission.delete().where(submission.c.file_id.in_(file_ids)))
+    conn.execute(return_file.delete().where(return_file.c.file_id.in_(file_ids)))
+
+
+def settle_supersession(conn: Connection, period: str) -> None:
+    """The latest valid submission of each unit × form is in force; older valid ones are superseded.
+
+    A refused (quarantined) correction does not displace the valid return it was meant to replace:
+    the operator is told, and the unit resends.
+    """
+    rows = conn.execute(
+        sa.select(submission.c.submission_id, submission.c.unit_code, submission.c.form_code)
+        .where(submission.c.period == period, submission.c.status != "quarantined")
+        .order_by(submission.c.received_at_utc, submission.c.file_name, submission.c.submission_id)
+    ).all()
+    latest: dict[tuple[str, str], str] = {}
+    for sub_id, unit, form in rows:
+        latest[(unit, form)] = sub_id
+    in_force = set(latest.values())
+    superseded = [r[0] for r in rows if r[0] not in in_force]
+    for status, ids in (("loaded", sorted(in_force)), ("superseded", superseded)):
+        if ids:
+            conn.execute(
+                submission.update()
+                .where(submission.c.submission_id.in_(ids), submission.c.status != status)
+                .values(status=status)
+            )
+
+
+def in_force(year: int) -> sa.Select:
+    """Submissions in force for the months of ``year``."""
+    return sa.select(submission).where(
+        submission.c.status == "loaded",
+        submission.c.period.between(f"{year:04d}-01", f"{year:04d}-12"),
+    )
+
+
+def dump(engine: Engine, tables: Iterable[sa.Table] | None = None) -> dict[str, list[tuple]]:
+    """Every row of every table, sorted: what a re-run must leave unchanged."""
+    out: dict[str, list[tuple]] = {}
+    with engine.connect() as conn:
+        for table in tables or metadata.sorted_tables:
+            out[table.name] = sorted((tuple(r) for r in conn.execute(sa.select(table)).all()), key=repr)
+    return out
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
