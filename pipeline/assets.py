@@ -2,4 +2,4 @@
 
 from airflow.sdk import Asset
 
-MONTHLY_RETURNS = Asset("district://warehouse/monthly-returns", name="district_monthly_returns")
+MONTHLY_RETURNS = Asset(name="district_monthly_returns", uri="district://warehouse/monthly-returns")

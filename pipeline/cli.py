@@ -48,7 +48,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in run_year_direct(args.year, s):
             print(line)
     else:
-        run_year_airflow(args.year, s)
+        log_file = None if args.verbose else s.data / "logs" / f"run-{args.year}.log"
+        if log_file:
+            print(f"Airflow's log: {log_file}")
+        run_year_airflow(args.year, s, log_file=log_file)
     print(figures_table(stored_figures(make_engine(s.warehouse_url), args.year)))
     return 0
 
@@ -119,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inbox", required=True)
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--direct", action="store_true", help="call the pipeline functions without Airflow")
+    p.add_argument("--verbose", action="store_true", help="show Airflow's log instead of writing it to a file")
     p = add("ingest", cmd_ingest, "archive, validate and load one month (no Airflow)")
     p.add_argument("--period", required=True)
     p.add_argument("--inbox")

@@ -166,14 +166,16 @@ def build_loads(
     """Warehouse rows for every file of the month, and the month's report for the operator."""
     report = MonthReport(period=period, files=len(results))
     loads: list[FileLoad] = []
-    seen: set[str] = set()
-    for info, parsed, file_problems in results:
+    # The same bytes under two names are one return, archived once; the latest receipt counts,
+    # since resending an earlier workbook means "this one is in force again".
+    latest: dict[str, tuple[InboxFile, ParsedWorkbook | None, list[Problem]]] = {}
+    for result in sorted(results, key=lambda r: (r[0].received_at_utc, r[0].name)):
+        fid = file_id(period, result[0].sha256)
+        if fid in latest:
+            report.warnings.append((latest[fid][0].name, [f"与同月文件“{result[0].name}”内容完全相同，只计一次"]))
+        latest[fid] = result
+    for info, parsed, file_problems in latest.values():
         fid = file_id(period, info.sha256)
-        if fid in seen:
-            # The same bytes under two names: one return, archived once.
-            report.warnings.append((info.name, ["与同月另一文件内容完全相同，只计一次"]))
-            continue
-        seen.add(fid)
         file_errors = [p for p in file_problems if p.severity == "error"]
         found: list[tuple[str | None, Problem]] = [(None, p) for p in file_problems]
         subs: list[SubmissionLoad] = []

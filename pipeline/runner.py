@@ -6,9 +6,13 @@ then the year through ``district_annual_statistics``, each run checked for succe
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -53,7 +57,7 @@ def ensure_airflow_db() -> None:
 def _load_dags():
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"), include_examples=False)
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     if bag.import_errors:
         raise RunFailed(f"DAG import errors: {bag.import_errors}")
     return bag.dags["district_returns_monthly"], bag.dags["district_annual_statistics"]
@@ -74,16 +78,56 @@ def _check(run, what: str) -> None:
         raise RunFailed(f"{what} ended in state {getattr(run, 'state', None)}")
 
 
-def run_year_airflow(year: int, settings: Settings, periods: list[str] | None = None) -> None:
-    """Every month of ``year`` through the monthly DAG, then the annual DAG, all via ``dag.test()``."""
+def run_year_airflow(
+    year: int, settings: Settings, periods: list[str] | None = None, log_file: Path | None = None
+) -> list:
+    """Every month of ``year`` through the monthly DAG, then the annual DAG, all via ``dag.test()``.
+
+    Returns the DagRuns; raises RunFailed at the first that did not succeed (``dag.test()`` itself
+    only logs task errors). With ``log_file``, Airflow's own output goes there instead of the terminal.
+    """
     export_settings(settings)
-    ensure_airflow_db()
-    monthly, annual = _load_dags()
+    with _output_to(log_file):
+        ensure_airflow_db()
+        monthly, annual = _load_dags()
+    runs = []
     for period in periods or months_of(year):
-        run = monthly.test(logical_date=month_logical_date(period), run_conf={"period": period})
+        started = time.monotonic()
+        with _output_to(log_file):
+            run = monthly.test(logical_date=month_logical_date(period), run_conf={"period": period})
         _check(run, f"district_returns_monthly {period}")
-    run = annual.test(logical_date=None, run_conf={"year": year})
+        print(f"district_returns_monthly {period}: {run.state} ({time.monotonic() - started:.1f} s)", flush=True)
+        runs.append(run)
+    with _output_to(log_file):
+        run = annual.test(logical_date=None, run_conf={"year": year})
     _check(run, f"district_annual_statistics {year}")
+    print(f"district_annual_statistics {year}: {run.state}", flush=True)
+    runs.append(run)
+    return runs
+
+
+@contextlib.contextmanager
+def _output_to(log_file: Path | None) -> Iterator[None]:
+    """Send this process's stdout and stderr (file descriptors, so Airflow's loggers too) to a file."""
+    if log_file is None:
+        yield
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log_file.open("ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def run_year_direct(year: int, settings: Settings, periods: list[str] | None = None) -> list[str]:

@@ -33,6 +33,7 @@ PERIOD_END = "period_end"
 FRAME_COLUMNS = (ROW_ID, SUBMISSION_ID, PERIOD_START, PERIOD_END)
 #: Not "local_site": an ephemeral context already has a site of that name in a temp directory.
 DATA_DOCS_SITE = "district_site"
+DATA_DOCS_RESULTS_STORE = "district_validation_results"
 #: What every expectation's meta carries, so a failure can be blamed and explained.
 META_KEYS = frozenset({"column", "column_label", "rule", "message_zh"})
 SUITE_NOTES = "Generated from pipeline/forms.py by `python -m pipeline.validate`; do not edit by hand."
@@ -198,8 +199,10 @@ def load_suite(form: Form, directory: Path | None = None) -> ExpectationSuite:
     if suite.name != form.code:
         raise ValueError(f"{path}: suite is named {suite.name!r}, not {form.code!r}")
     for expectation in suite.expectations:
-        if not META_KEYS <= set(expectation.meta or {}):
-            raise ValueError(f"{path}: invalid expectation: {expectation.expectation_type} lacks meta {sorted(META_KEYS)}")
+        if not set(expectation.meta or {}) >= META_KEYS:
+            lacking = sorted(META_KEYS - set(expectation.meta or {}))
+            name = expectation.expectation_type
+            raise ValueError(f"{path}: invalid expectation: {name} lacks meta {lacking}")
     return suite
 
 
@@ -233,12 +236,28 @@ def _failures(result: ExpectationValidationResult) -> list[RuleFailure]:
     ]
 
 
-def _data_docs_site(directory: Path) -> dict[str, Any]:
-    return {
+def _add_data_docs_site(context: Any, directory: Path) -> None:
+    """Point the context's results store and a docs site at ``directory``.
+
+    GX builds the index from the validation results store. An in-memory store would leave
+    index.html listing only this call's run, so earlier runs (the other forms of the month, earlier
+    months) are kept as JSON under ``directory/_validation_results`` and stay listed.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    context.add_store(DATA_DOCS_RESULTS_STORE, {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(directory / "_validation_results"),
+        },
+    })
+    # Before the site is added: the site builder reads the store name when it is built.
+    context.validation_results_store_name = DATA_DOCS_RESULTS_STORE
+    context.add_data_docs_site(site_name=DATA_DOCS_SITE, site_config={
         "class_name": "SiteBuilder",
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(directory)},
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    }
+    })
 
 
 def validate_frame(
@@ -268,7 +287,7 @@ def validate_frame(
     suite = load_suite(form)
     # A fresh ephemeral context costs ~15 ms and keeps one call's results and docs site out of the next.
     context = gx.get_context(mode="ephemeral")
-    pass
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     batch_definition = (
         context.data_sources.add_pandas(f"{form.code}_source")
         .add_dataframe_asset(form.code)
@@ -280,8 +299,7 @@ def validate_frame(
     )
     actions = []
     if data_docs_dir is not None:
-        data_docs_dir.mkdir(parents=True, exist_ok=True)
-        context.add_data_docs_site(site_name=DATA_DOCS_SITE, site_config=_data_docs_site(data_docs_dir))
+        _add_data_docs_site(context, data_docs_dir)
         actions.append(UpdateDataDocsAction(name="update_data_docs", site_names=[DATA_DOCS_SITE]))
     checkpoint = context.checkpoints.add(gx.Checkpoint(
         name=form.code,

@@ -278,14 +278,31 @@ def test_invalid_suite_file_is_refused(
         load_suite(TRAINING)
 
 
+def test_expectation_gx_cannot_evaluate_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    suite = build_suite(TRAINING)
+    suite["expectations"][0]["kwargs"]["column"] = "no_such_column"
+    (tmp_path / "training.json").write_text(render_suite(suite), encoding="utf-8")
+    monkeypatch.setattr(config, "EXPECTATIONS_DIR", tmp_path)
+    with pytest.raises(RuntimeError, match="no_such_column"):
+        validate_frame(TRAINING, make_frame(TRAINING, [GOOD["training"]]))
+
+
 def test_data_docs_written_without_progress_bars(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     docs = tmp_path / "docs"
     bad = {**GOOD["transfer"], "filed_on": "2024-01-09"}
     failures = validate_frame(TRANSFER, make_frame(TRANSFER, [bad]), data_docs_dir=docs, run_name="2024-01")
     assert [(f.row_id, f.rule) for f in failures] == [(1, "not_before")]
-    index = docs / "index.html"
-    assert index.is_file()
-    assert "transfer" in index.read_text(encoding="utf-8")
-    pages = list((docs / "validations" / "transfer" / "2024-01").rglob("*.html"))
-    assert len(pages) == 1
+    assert (docs / "index.html").is_file()
+    assert len(list((docs / "validations" / "transfer" / "2024-01").rglob("*.html"))) == 1
     assert "Calculating Metrics" not in capfd.readouterr().err
+
+
+def test_data_docs_index_keeps_earlier_runs(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    validate_frame(TRANSFER, make_frame(TRANSFER, [GOOD["transfer"]]), data_docs_dir=docs, run_name="2024-01")
+    validate_frame(TRAINING, make_frame(TRAINING, [GOOD["training"]]), data_docs_dir=docs, run_name="2024-01")
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    assert "validations/transfer/2024-01/" in index
+    assert "validations/training/2024-01/" in index
+    assert "expectations/transfer.html" in index
+    assert "expectations/training.html" in index

@@ -1,0 +1,63 @@
+import datetime as dt
+
+import pytest
+
+from pipeline.coerce import CoercionError, to_date, to_int, to_period, to_text, to_yesno
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(12, 12), (12.0, 12), ("12", 12), ("１２", 12), ("1,200", 1200), ("12户", 12), (" 7 人 ", 7), ("", None),
+     (None, None), ("-3", -3)],
+)
+def test_int_accepts_what_is_unambiguous(raw, expected):
+    assert to_int(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["12.5", 12.5, "十二", "12abc", "1.2.3", True, dt.date(2020, 1, 1)])
+def test_int_refuses_what_is_not(raw):
+    with pytest.raises(CoercionError):
+        to_int(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [dt.datetime(2020, 12, 3), dt.date(2020, 12, 3), 44168, 44168.0, "2020-12-03", "2020/12/3", "2020年12月3日",
+     "2020.12.03", "２０２０-１２-０３", "20201203", "44168"],
+)
+def test_dates_in_every_form_clerks_use(raw):
+    assert to_date(raw) == dt.date(2020, 12, 3)
+
+
+@pytest.mark.parametrize("raw", ["2020-13-01", "2020-02-30", "下月初", 12, "12/3/2020"])
+def test_dates_that_cannot_be_read(raw):
+    with pytest.raises(CoercionError):
+        to_date(raw)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("是", "是"), ("Y", "是"), ("y", "是"), ("√", "是"), ("否", "否"),
+                                               ("N", "否"), ("×", "否"), (" 是 ", "是"), (None, None)])
+def test_yes_no_variants(raw, expected):
+    assert to_yesno(raw) == expected
+
+
+def test_yes_no_refuses_other_words():
+    with pytest.raises(CoercionError, match="是"):
+        to_yesno("可能")
+
+
+@pytest.mark.parametrize("raw", ["2020年12月", "2020-12", "2020.12", "2020/12", "2020 年 12 月", dt.date(2020, 12, 1)])
+def test_period_forms(raw):
+    assert to_period(raw) == "2020-12"
+
+
+def test_period_rejects_nonsense():
+    assert to_period("2020年13月") is None
+    assert to_period("十二月") is None
+
+
+def test_text_keeps_ids_typed_as_numbers_readable():
+    assert to_text(7.0) == "7"
+    assert to_text("　A-1 ") == "A-1"

@@ -1,0 +1,123 @@
+"""A month and a year through ingest and consolidation, on SQLite and PostgreSQL (no Airflow)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+import sqlalchemy as sa
+from conftest import assert_matches_report
+from openpyxl import load_workbook
+
+from pipeline.archive import archive_path
+from pipeline.figures import consolidate
+from pipeline.ingest import run_month
+from pipeline.periods import months_of
+from pipeline.warehouse import dump, make_engine, submission
+
+pytestmark = pytest.mark.integration
+SEVEN = ["inspection_units", "inspection_tasks", "inspection_entities", "joint_inspections", "transfers_filed",
+         "exam_takers", "trained_officers"]
+
+
+def run_year(settings, engine, year=2020):
+    for period in months_of(year):
+        run_month(period, settings, engine=engine)
+    return {f["code"]: f["value"] for f in consolidate(engine, year)}
+
+
+def test_sample_year_reproduces_the_report(inbox_copy, warehouse_url, make_settings):
+    settings = make_settings(inbox_copy, warehouse_url)
+    engine = make_engine(warehouse_url)
+    figures = run_year(settings, engine)
+    assert_matches_report(figures, SEVEN)
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(submission.c.status, sa.func.count()).group_by(submission.c.status)).all())
+    assert statuses == {"loaded": 12 * 56}
+
+
+def test_rerun_changes_nothing(inbox_copy, warehouse_url, make_settings):
+    settings = make_settings(inbox_copy, warehouse_url)
+    engine = make_engine(warehouse_url)
+    run_year(settings, engine)
+    before = dump(engine)
+    run_month("2020-06", settings, engine=engine)
+    consolidate(engine, 2020)
+    assert dump(engine) == before
+
+
+def test_archive_holds_every_byte_and_inbox_is_untouched(inbox_copy, make_settings, tmp_path):
+    settings = make_settings(inbox_copy, f"sqlite:///{tmp_path / 'w.sqlite'}")
+    files = sorted((inbox_copy / "2020-03").iterdir())
+    before = {p: (p.read_bytes(), p.stat().st_mtime) for p in files}
+    run_month("2020-03", settings)
+    import hashlib
+
+    for path, (data, mtime) in before.items():
+        archived = archive_path(settings.archive, hashlib.sha256(data).hexdigest())
+        assert archived.read_bytes() == data
+        assert path.read_bytes() == data and path.stat().st_mtime == mtime
+
+
+def _edit(path, sheet, cell, value, newer_by=3600):
+    """Change one cell as a clerk would and save as a new, later workbook beside the original."""
+    wb = load_workbook(path)
+    wb[sheet][cell] = value
+    target = path.with_name(path.stem + "_更正.xlsx")
+    wb.save(target)
+    stat = path.stat()
+    os.utime(target, (stat.st_atime, stat.st_mtime + newer_by))
+    return target
+
+
+def test_correction_supersedes_and_figures_follow(inbox_copy, warehouse_url, make_settings):
+    settings = make_settings(inbox_copy, warehouse_url)
+    engine = make_engine(warehouse_url)
+    original = next((inbox_copy / "2020-12").glob("区人力资源和社会保障局_*"))
+    wb = load_workbook(original, read_only=True)
+    takers_cell = next(c for c in wb["执法培训"][4] if c.value == "参加执法资格考试人数")
+    cell = f"{takers_cell.column_letter}5"
+    old = load_workbook(original)["执法培训"][cell].value
+    passed_cell = cell.replace(takers_cell.column_letter, chr(ord(takers_cell.column_letter) + 1))
+    corrected = _edit(original, "执法培训", cell, old + 10)
+    # keep exam_passed ≤ exam_takers true: the correction adds takers only.
+    assert load_workbook(corrected)["执法培训"][passed_cell].value <= old + 10
+    figures = run_year(settings, engine)
+    assert figures["exam_takers"] == 607 + 10
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(submission.c.file_name, submission.c.status)
+            .where(submission.c.period == "2020-12", submission.c.unit_code == "RSJ", submission.c.form_code == "training")
+        ).all()
+    assert sorted(rows) == sorted([(original.name, "superseded"), (corrected.name, "loaded")])
+    # Withdrawing the correction's effect: an even later resend of the original content wins again.
+    again = inbox_copy / "2020-12" / "重报.xlsx"
+    shutil.copy(original, again)
+    os.utime(again, (corrected.stat().st_mtime + 60, corrected.stat().st_mtime + 60))
+    run_month("2020-12", settings, engine=engine)
+    assert {f["code"]: f["value"] for f in consolidate(engine, 2020)}["exam_takers"] == 607
+
+
+def test_invalid_return_quarantined_while_month_loads(inbox_copy, warehouse_url, make_settings):
+    settings = make_settings(inbox_copy, warehouse_url)
+    engine = make_engine(warehouse_url)
+    original = next((inbox_copy / "2020-12").glob("区人力资源和社会保障局_*"))
+    wb = load_workbook(original)
+    ws = wb["执法培训"]
+    header = {c.value: c.column_letter for c in ws[4]}
+    ws[f"{header['考试合格人数']}5"] = ws[f"{header['参加执法资格考试人数']}5"].value + 5
+    ws[f"{header['持证执法人员数']}5"] = "很多"
+    wb.save(original)
+    report = run_month("2020-12", settings, engine=engine)
+    assert report.quarantined == 1 and report.loaded == 55
+    [(name, messages)] = report.refused_files
+    assert name == original.name
+    assert any(f"{header['持证执法人员数']}5" in m and "很多" in m and "整数" in m for m in messages)
+    assert any(f"{header['考试合格人数']}5" in m and "考试合格人数" in m for m in messages)
+    with engine.connect() as conn:
+        statuses = conn.execute(
+            sa.select(submission.c.form_code, submission.c.status)
+            .where(submission.c.period == "2020-12", submission.c.unit_code == "RSJ")
+        ).all()
+    assert dict(statuses) == {"training": "quarantined", "inspection": "loaded", "transfer": "loaded"}

@@ -1,0 +1,42 @@
+import datetime as dt
+
+import pytest
+
+from pipeline.periods import deadline, month_bounds, resolve_run_period, shift, validate_period
+
+pytestmark = pytest.mark.unit
+UTC = dt.UTC
+
+
+def test_param_wins():
+    assert resolve_run_period("2020-03", dt.datetime(2021, 5, 7, 22, tzinfo=UTC), "scheduled") == "2020-03"
+
+
+def test_scheduled_run_uses_local_month_of_interval_start():
+    # 2020-02-08 06:00 Asia/Shanghai is 2020-02-07 22:00 UTC: still February.
+    assert resolve_run_period(None, dt.datetime(2020, 2, 7, 22, tzinfo=UTC), "scheduled") == "2020-02"
+    # The UTC trap: midnight of 1 February in Shanghai is 31 January in UTC.
+    assert resolve_run_period(None, dt.datetime(2020, 1, 31, 16, tzinfo=UTC), "backfill") == "2020-02"
+
+
+def test_manual_run_without_period_takes_last_complete_month():
+    now = dt.datetime(2021, 1, 5, 3, tzinfo=UTC)
+    assert resolve_run_period(None, None, "manual", now=now) == "2020-12"
+    assert resolve_run_period("", dt.datetime(2021, 1, 1, tzinfo=UTC), "manual", now=now) == "2020-12"
+
+
+@pytest.mark.parametrize("bad", ["2020-13", "2020-1", "../2020-01", "2020-01/..", "", "2020_01"])
+def test_invalid_periods_never_pass(bad):
+    with pytest.raises(ValueError):
+        validate_period(bad)
+
+
+def test_bounds_and_shift():
+    assert month_bounds("2020-02") == (dt.date(2020, 2, 1), dt.date(2020, 2, 29))
+    assert shift("2020-12", 1) == "2021-01"
+    assert shift("2020-01", -1) == "2019-12"
+
+
+def test_deadline_is_8th_of_next_month_0600_shanghai():
+    d = deadline("2020-12")
+    assert d.astimezone(UTC) == dt.datetime(2021, 1, 7, 22, tzinfo=UTC)
