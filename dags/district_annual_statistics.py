@@ -19,7 +19,6 @@ from airflow.sdk import Param, dag, task
 from pipeline.assets import MONTHLY_RETURNS
 
 
-
 @dag(
     dag_id="district_annual_statistics",
     schedule=[MONTHLY_RETURNS],

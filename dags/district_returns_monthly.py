@@ -11,7 +11,7 @@ the rest of the month still loads; the log ends with the problems to send back.
 | run | month |
 |---|---|
 | scheduled | month M runs after its deadline, the 8th of M+1 at 06:00 Asia/Shanghai, and processes M |
-| backfill over a date range | every month M whose 8th (06:00) lies in the range: 2020-01-01 → 2020-12-31 is 2020-01 … 2020-12 |
+| backfill over a date range | every month M whose 8th lies in the range (2020-01-01 → 2020-12-31: 2020-01 … 2020-12) |
 | manual with `period` | that month (`YYYY-MM`) |
 | manual without `period` | the last complete month |
 

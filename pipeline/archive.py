@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+
 @dataclass(frozen=True)
 class InboxFile:
     """A file found in an inbox month, and where its bytes are archived."""

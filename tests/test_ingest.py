@@ -33,7 +33,8 @@ def test_sample_year_reproduces_the_report(inbox_copy, warehouse_url, make_setti
     figures = run_year(settings, engine)
     assert_matches_report(figures, SEVEN)
     with engine.connect() as conn:
-        statuses = dict(conn.execute(sa.select(submission.c.status, sa.func.count()).group_by(submission.c.status)).all())
+        query = sa.select(submission.c.status, sa.func.count()).group_by(submission.c.status)
+        statuses = dict(conn.execute(query).all())
     assert statuses == {"loaded": 12 * 56}
 
 
@@ -88,7 +89,8 @@ def test_correction_supersedes_and_figures_follow(inbox_copy, warehouse_url, mak
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(submission.c.file_name, submission.c.status)
-            .where(submission.c.period == "2020-12", submission.c.unit_code == "RSJ", submission.c.form_code == "training")
+            .where(submission.c.period == "2020-12", submission.c.unit_code == "RSJ")
+            .where(submission.c.form_code == "training")
         ).all()
     assert sorted(rows) == sorted([(original.name, "superseded"), (corrected.name, "loaded")])
     # Withdrawing the correction's effect: an even later resend of the original content wins again.

@@ -55,8 +55,8 @@ def test_sheet_with_no_data_rows_is_nil():
 
 def test_total_row_checked_and_footer_ignored():
     other = ("T-2", "消防检查", "日常检查", 8, "否", None, dt.datetime(2020, 12, 4), 0)
-    ok = parse_sheet(FORMS["inspection"], inspection_sheet(ROW, other, tail=[("合计", None, None, 20, None, None, None, 1),
-                                                                             ("填表人：张三  联系电话：123",)]))
+    tail = [("合计", None, None, 20, None, None, None, 1), ("填表人：张三  联系电话：123",)]
+    ok = parse_sheet(FORMS["inspection"], inspection_sheet(ROW, other, tail=tail))
     assert [r.excel_row for r in ok.rows] == [5, 6] and not ok.problems
     bad = parse_sheet(FORMS["inspection"], inspection_sheet(ROW, other, tail=[("合计", None, None, 21)]))
     assert [(p.rule, p.cell, p.value) for p in bad.problems] == [("total_mismatch", "D7", "21")]
