@@ -169,6 +169,7 @@ def render_suite(suite: dict[str, Any]) -> str:
 
 
 def suite_path(form: Form, directory: Path | None = None) -> Path:
+    """Where the form's suite file lives (``EXPECTATIONS_DIR`` as it is at call time)."""
     return (directory or config.EXPECTATIONS_DIR) / f"{form.code}.json"
 
 
