@@ -8,6 +8,8 @@
 | ``AIRFLOW_CONN_DISTRICT_WAREHOUSE`` | unset | Airflow connection ``district_warehouse``; wins over the default |
 | ``DISTRICT_TZ`` | ``Asia/Shanghai`` | time zone reporting months and deadlines are reckoned in |
 | ``DISTRICT_DEADLINE_DAY`` | ``8`` | day of month M+1 by which month M's returns are due |
+| ``DISTRICT_DEADLINE_HOUR`` | ``6`` | hour (local) of that day |
+| ``DISTRICT_UNITS_CSV`` | bundled ``pipeline/data/units.csv`` | unit registry: names, aliases, forms owed |
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 UNITS_CSV = PACKAGE_DATA / "units.csv"
+
+
+def units_csv() -> Path:
+    """The unit registry in force: ``DISTRICT_UNITS_CSV`` (another district's or a city's), else the bundled one."""
+    return Path(os.environ.get("DISTRICT_UNITS_CSV", UNITS_CSV))
 FIGURES_CSV = PACKAGE_DATA / "figures-2020.csv"
 
 

@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pipeline.config import UNITS_CSV
+from pipeline.config import units_csv
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,14 @@ def normalise_name(text: str) -> str:
     return "".join(ch for ch in folded if not ch.isspace())
 
 
-@lru_cache(maxsize=1)
 def units() -> tuple[Unit, ...]:
-    with UNITS_CSV.open(encoding="utf-8") as fh:
+    """Every unit of the registry in force (``DISTRICT_UNITS_CSV`` or the bundled one)."""
+    return _load(str(units_csv()))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> tuple[Unit, ...]:
+    with open(path, encoding="utf-8") as fh:
         return tuple(
             Unit(
                 code=row["code"],
@@ -40,10 +45,14 @@ def units() -> tuple[Unit, ...]:
         )
 
 
-@lru_cache(maxsize=1)
 def _by_name() -> dict[str, Unit]:
+    return _index(str(units_csv()))
+
+
+@lru_cache(maxsize=4)
+def _index(path: str) -> dict[str, Unit]:
     index: dict[str, Unit] = {}
-    for unit in units():
+    for unit in _load(path):
         for name in (unit.name, *unit.aliases, unit.code):
             index[normalise_name(name)] = unit
     return index

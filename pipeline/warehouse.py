@@ -113,6 +113,69 @@ figure_contribution = sa.Table(
     comment="grain: one row per figure × year × unit: what each unit's returns add to the figure",
 )
 
+completeness = sa.Table(
+    "completeness", metadata,
+    sa.Column("period", sa.String(7), primary_key=True),
+    sa.Column("unit_code", sa.String(16), primary_key=True),
+    sa.Column("form_code", sa.String(32), primary_key=True),
+    sa.Column("status", sa.String(8), nullable=False,
+              comment="on_time | late | nil | missing | refused | pending (not received, deadline not yet passed)"),
+    sa.Column("due_utc", sa.DateTime, nullable=False, comment="the month's submission deadline"),
+    sa.Column("first_received_utc", sa.DateTime, comment="first workbook received for it, valid or refused"),
+    sa.Column("first_valid_utc", sa.DateTime, comment="first valid workbook: timeliness is judged by it"),
+    sa.Column("in_force_received_utc", sa.DateTime),
+    sa.Column("submission_id", sa.String(64), comment="the submission in force, if any"),
+    sa.Column("file_name", sa.Text, comment="workbook in force; when refused, the latest refused workbook"),
+    sa.Column("is_nil", sa.Boolean, comment="the return in force is 本月无"),
+    sa.Column("workbooks", sa.Integer, nullable=False, comment="workbooks received for it, any status"),
+    comment="grain: one row per unit × month × form the registry expects, as of the month's last run",
+)
+
+publication = sa.Table(
+    "publication", metadata,
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, comment="1, 2, … per year"),
+    sa.Column("published_by", sa.Text, nullable=False),
+    sa.Column("published_at_utc", sa.DateTime, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("same_as_version", sa.Integer,
+              comment="the previous version, when figures and submissions are identical to it"),
+    comment="grain: one row per year × published version of the figures",
+)
+
+published_figure = sa.Table(
+    "published_figure", metadata,
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("code", sa.String(48), primary_key=True),
+    sa.Column("section", sa.String(4), nullable=False),
+    sa.Column("label_zh", sa.Text, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("unit_zh", sa.String(8), nullable=False),
+    sa.Column("approx", sa.Boolean, nullable=False),
+    sa.Column("display_zh", sa.Text, nullable=False),
+    sa.Column("as_of_utc", sa.DateTime),
+    sa.Column("contributing_submissions", sa.Integer, nullable=False),
+    sa.ForeignKeyConstraint(["year", "version"], ["publication.year", "publication.version"]),
+    comment="grain: one row per year × version × figure code, frozen at publication",
+)
+
+# No foreign key to submission: reloading a month deletes and re-inserts its submission rows.
+publication_submission = sa.Table(
+    "publication_submission", metadata,
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("submission_id", sa.String(64), primary_key=True),
+    sa.Column("unit_code", sa.String(16)),
+    sa.Column("form_code", sa.String(32), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("received_at_utc", sa.DateTime, nullable=False),
+    sa.ForeignKeyConstraint(["year", "version"], ["publication.year", "publication.version"]),
+    comment="grain: one row per year × version × submission in force (feeding the figures) at publication",
+)
+
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
