@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from pipeline.completeness import year_completeness
 from pipeline.config import Settings
 from pipeline.figures import consolidate, stored_contributions
 from pipeline.outputs import write_outputs
+from pipeline.publish import compare, log_comparison
 from pipeline.warehouse import ensure_schema, make_engine
 
 log = logging.getLogger(__name__)
@@ -29,11 +31,21 @@ def years_to_consolidate(param: int | None, events: Mapping | None) -> list[int]
 
 
 def consolidate_year(year: int, settings: Settings) -> dict:
-    """Compute and store ``year``'s figures and write ``out/<year>/figures.{csv,xlsx}``."""
+    """Compute and store ``year``'s figures, write ``out/<year>/figures.{csv,xlsx}``, log changes to published ones."""
     engine = make_engine(settings.warehouse_url)
     ensure_schema(engine)
     figures = consolidate(engine, year)
-    folder = write_outputs(year, figures, stored_contributions(engine, year), settings.out)
+    comparison = compare(engine, year, figures=figures)
+    folder = write_outputs(
+        year, figures, stored_contributions(engine, year), settings.out,
+        completeness=year_completeness(engine, year, settings), comparison=comparison,
+    )
     for f in figures:
         log.info("%s %s = %s (%s)", year, f["code"], f["value"], f["display_zh"])
-    return {"year": year, "figures": len(figures), "out": str(folder)}
+    if comparison is not None:
+        log_comparison(comparison)
+    return {
+        "year": year, "figures": len(figures), "out": str(folder),
+        "published_version": comparison.version if comparison else None,
+        "changed_since_publication": [f.code for f in comparison.figure_changes] if comparison else [],
+    }

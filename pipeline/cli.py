@@ -82,7 +82,16 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
-    figures = stored_figures(engine, args.year)
+    if args.version:
+        from pipeline.publish import published_figures
+
+        figures = published_figures(engine, args.year, args.version)
+        if not figures:
+            print(f"{args.year}年没有已发布的第{args.version}版（python -m pipeline publications --year {args.year} "
+                  "列出各版本）", file=sys.stderr)
+            return 1
+    else:
+        figures = stored_figures(engine, args.year)
     if not figures:
         print(f"no figures stored for {args.year}; run the annual consolidation first", file=sys.stderr)
         return 1
@@ -101,7 +110,68 @@ def cmd_problems(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_completeness(args: argparse.Namespace) -> int:
+    from pipeline.completeness import format_matrix, year_completeness
+    from pipeline.warehouse import ensure_schema, make_engine
+
+    s = _settings(args)
+    engine = make_engine(s.warehouse_url)
+    ensure_schema(engine)
+    print(format_matrix(year_completeness(engine, args.year, s), args.form))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from pipeline.publish import PublishError, publish
+    from pipeline.warehouse import ensure_schema, make_engine
+
+    engine = make_engine(_settings(args).warehouse_url)
+    ensure_schema(engine)
+    try:
+        pub = publish(engine, args.year, by=args.by, note=args.note)
+    except PublishError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    same = f"；与第{pub.same_as_version}版完全相同" if pub.same_as_version else ""
+    print(f"已发布{pub.year}年指标第{pub.version}版：{pub.figures}项指标，依据{pub.submissions}份现行报表；"
+          f"发布人 {pub.published_by}，{pub.published_at_utc:%Y-%m-%d %H:%M} UTC{same}")
+    return 0
+
+
+def cmd_changes(args: argparse.Namespace) -> int:
+    from pipeline.publish import compare, format_comparison
+    from pipeline.warehouse import ensure_schema, make_engine
+
+    engine = make_engine(_settings(args).warehouse_url)
+    ensure_schema(engine)
+    comparison = compare(engine, args.year, version=args.version)
+    if comparison is None:
+        which = f"第{args.version}版" if args.version else "任何版本"
+        print(f"{args.year}年尚未发布{which}（python -m pipeline publish --year {args.year}）")
+        return 1 if args.version else 0
+    print(format_comparison(comparison))
+    return 0
+
+
+def cmd_publications(args: argparse.Namespace) -> int:
+    from pipeline.publish import publications
+    from pipeline.warehouse import ensure_schema, make_engine
+
+    engine = make_engine(_settings(args).warehouse_url)
+    ensure_schema(engine)
+    rows = publications(engine, args.year)
+    if not rows:
+        print(f"{args.year}年尚未发布任何版本")
+    for r in rows:
+        same = f"（与第{r['same_as_version']}版相同）" if r["same_as_version"] else ""
+        note = f"  备注：{r['note']}" if r["note"] else ""
+        print(f"第{r['version']}版  {r['published_at_utc']:%Y-%m-%d %H:%M} UTC  发布人 {r['published_by']}{same}{note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from pipeline.forms import FORMS
+
     parser = argparse.ArgumentParser(prog="python -m pipeline", description="District returns pipeline")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -131,8 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("figures", cmd_figures, "print the stored figures of a year")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--version", type=int, help="a published version instead of the latest consolidation")
     p = add("problems", cmd_problems, "list the open problems of a month, naming each file")
     p.add_argument("--period", required=True)
+    p = add("completeness", cmd_completeness, "which units have reported, on time or not: unit × month matrix")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--form", choices=tuple(FORMS),
+                   help="one form (default: every form, worst status per cell)")
+    p = add("publish", cmd_publish, "freeze the year's consolidated figures as a new numbered version")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--by", help="who publishes (default: the operating-system user)")
+    p.add_argument("--note", help="what this version is for, e.g. 报送区政府审定稿")
+    p = add("changes", cmd_changes, "published figures the returns in force now would change, and why")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--version", type=int, help="compare with this version (default: the latest)")
+    p = add("publications", cmd_publications, "list the published versions of a year")
+    p.add_argument("--year", type=int, required=True)
     return parser
 
 

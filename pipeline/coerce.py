@@ -43,6 +43,21 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
+#: What ``pipeline.workbook.safe_text`` / ``pipeline.outputs.neutralise`` put before formula-like text.
+_NEUTRALISED = ("'=", "'+", "'-", "'@", "'\t", "'\r")
+
+
+def unquote(value: object) -> object:
+    """Undo our own formula neutralisation: ``'=x`` → ``=x``.
+
+    Excel and WPS never store the ``'`` a clerk types in front of text, so a stored leading quote
+    before ``= + - @`` comes from a workbook we wrote (template, sample, feedback copy).
+    """
+    if isinstance(value, str) and value.startswith(_NEUTRALISED):
+        return value[1:]
+    return value
+
+
 def is_blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not fold(value))
 
@@ -125,8 +140,12 @@ def to_period(value: object) -> str | None:
         return None
     if isinstance(value, (dt.date, dt.datetime)):
         return f"{value.year:04d}-{value.month:02d}"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            value = int(value)
+        elif f"{value:.2f}".endswith("0"):
+            # A number cell holding 2020.1 was typed as 2020.1 or 2020.10: January or October.
+            return None
     text = fold(str(value)).replace(" ", "")
     for pattern in _PERIOD_RES:
         match = pattern.match(text)

@@ -160,7 +160,223 @@ TRAINING = Form(
     ),
 )
 
-FORMS: dict[str, Form] = {f.code: f for f in (INSPECTION, TRANSFER, TRAINING)}
+CLOSED = "已结案"
+PENDING = "审理中"
+
+RECONSIDERATION = Form(
+    code="reconsideration",
+    sheet="行政复议",
+    title="行政复议案件情况月报表",
+    table="fact_reconsideration",
+    grain="one row per case report of a submission (unit × month × case_id × file)",
+    kind="register",
+    columns=(
+        Column("case_id", "案件编号", "text", required=True),
+        Column(
+            "category", "案件类别", "enum", required=True,
+            choices=("工伤认定", "举报投诉", "政府信息公开", "行政处罚", "行政强制", "行政许可", "其他"),
+        ),
+        Column("respondent", "被申请人", "text", required=True),
+        Column("accepted_on", "受理日期", "date", required=True, date_rule="not_after_period"),
+        Column("status", "办理状态", "enum", required=True, choices=(PENDING, CLOSED)),
+        Column(
+            "closed_on", "结案日期", "date", required_when=("status", CLOSED),
+            date_rule="not_after_period", not_before="accepted_on",
+        ),
+        Column(
+            "outcome", "结案方式", "enum", required_when=("status", CLOSED),
+            choices=("维持", "撤销", "变更", "确认违法", "责令履行", "驳回", "终止", "调解"),
+        ),
+        Column(
+            "suggestion_letters", "制发复议建议书份数", "int", required_when=("status", CLOSED), min_value=0,
+            note="随结案制发的行政复议建议书份数，没有填0",
+        ),
+        Column(
+            "opinion_letters", "制发复议意见书份数", "int", required_when=("status", CLOSED), min_value=0,
+            note="随结案制发的行政复议意见书份数，没有填0",
+        ),
+    ),
+    unique_key=("case_id",),
+    instructions=(
+        "本月受理的案件、本月结案的案件各填一行；同一案件受理和结案在同一个月的，只填一行。",
+        "同一案件在以后月份再次填报时，案件编号保持不变；以最近一次填报为准。",
+        "办理状态为“已结案”时必须填写结案日期、结案方式和制发的建议书、意见书份数（没有填0），审理中的案件这几栏留空。",
+        "以前年度受理、本年结案的案件，受理日期按实际填写。",
+    ),
+)
+
+LITIGATION = Form(
+    code="litigation",
+    sheet="行政应诉",
+    title="行政应诉案件情况月报表",
+    table="fact_litigation",
+    grain="one row per case report of a submission (unit × month × case_id × file): "
+          "a month in which the case was received, heard or closed",
+    kind="register",
+    columns=(
+        Column("case_id", "案件编号", "text", required=True),
+        Column(
+            "cause", "案件类别", "enum", required=True,
+            choices=("政府信息公开", "依法履职", "行政处罚", "行政强制", "征收补偿", "工伤认定", "其他"),
+        ),
+        Column("defendant", "被告", "text", required=True),
+        Column("received_on", "收案日期", "date", required=True, date_rule="not_after_period"),
+        Column("hearing_held", "本月是否开庭", "yesno", required=True),
+        Column(
+            "hearing_on", "开庭日期", "date", required_when=("hearing_held", YES), date_rule="in_period",
+            not_before="received_on",
+        ),
+        Column(
+            "head_appeared", "负责人是否出庭", "yesno", required_when=("hearing_held", YES),
+            note="被告行政机关负责人本次是否出庭应诉",
+        ),
+        Column("status", "办理状态", "enum", required=True, choices=(PENDING, CLOSED)),
+        Column(
+            "closed_on", "结案日期", "date", required_when=("status", CLOSED),
+            date_rule="not_after_period", not_before="received_on",
+        ),
+        Column(
+            "outcome", "裁判结果", "enum", required_when=("status", CLOSED),
+            choices=("驳回诉讼请求", "撤销", "确认违法", "责令履行", "原告撤诉", "其他"),
+        ),
+    ),
+    unique_key=("case_id",),
+    instructions=(
+        "本月收案、开庭或结案的案件各填一行（同一案件同一个月只填一行）；以前年度收案、本年仍在审理的案件照此填报。",
+        "本月开庭的，“本月是否开庭”填“是”，并填写开庭日期和负责人是否出庭；开庭日期须在报告期所属月份内。",
+        "同一案件在以后月份再次填报时，案件编号保持不变；结案情况以最近一次填报为准。",
+        "办理状态为“已结案”时必须填写结案日期和裁判结果，审理中的案件这两栏留空。",
+    ),
+)
+
+LEGALITY_REVIEW = Form(
+    code="legality_review",
+    sheet="合法性审查",
+    title="合法性审查工作情况月报表",
+    table="fact_legality_review",
+    grain="one row per submission (unit × month × file)",
+    kind="aggregate",
+    columns=(
+        Column("documents_reviewed", "审核区级文件数", "int", required=True, min_value=0, measure="flow"),
+        Column("contracts_reviewed", "审核合同数", "int", required=True, min_value=0, measure="flow"),
+        Column("research_meetings", "组织立法调研会场次", "int", required=True, min_value=0, measure="flow"),
+    ),
+    instructions=(
+        "每月填一行，各项填本月发生数。",
+        "审核区级文件数：本月完成合法性审核的区政府及区政府办公室文件（含行政规范性文件）件数。",
+    ),
+)
+
+LEGAL_ADVISER = Form(
+    code="legal_adviser",
+    sheet="法律顾问",
+    title="政府法律顾问工作情况月报表",
+    table="fact_legal_adviser",
+    grain="one row per submission (unit × month × file)",
+    kind="aggregate",
+    columns=(
+        Column("matters_handled", "参与处理涉法事项数", "int", required=True, min_value=0, measure="flow"),
+        Column("opinions_issued", "出具法律意见书份数", "int", required=True, min_value=0, measure="flow"),
+        Column("contracts_reviewed", "审查修改合同份数", "int", required=True, min_value=0, measure="flow"),
+        Column("meetings_attended", "参加会议次数", "int", required=True, min_value=0, measure="flow"),
+    ),
+    instructions=("每月填一行，各项填区政府法律顾问本月发生数。",),
+)
+
+MEDIATION = Form(
+    code="mediation",
+    sheet="调解与法律服务",
+    title="调解组织与公共法律服务情况月报表",
+    table="fact_mediation",
+    grain="one row per submission (unit × month × file)",
+    kind="aggregate",
+    columns=(
+        Column(
+            "surveyed_enterprises", "排摸重点企业等家数", "int", required=True, min_value=0, measure="stock",
+            note="辖区内规模在500人以上的企业、商会、市场、重点行业，已排摸的累计家数",
+        ),
+        Column(
+            "enterprise_mediation_orgs", "已成立调解组织家数", "int", required=True, min_value=0,
+            not_above="surveyed_enterprises", measure="stock",
+        ),
+        Column("health_check_reports", "出具法治体检报告数", "int", required=True, min_value=0, measure="flow"),
+        Column(
+            "family_studios_new", "新成立家事调解工作室数", "int", required=True, min_value=0, measure="flow",
+        ),
+        Column("service_teams", "法律服务团队数", "int", required=True, min_value=0, measure="stock"),
+        Column("grids_covered", "进驻网格数", "int", required=True, min_value=0, measure="stock"),
+    ),
+    instructions=(
+        "每月填一行。排摸家数、已成立调解组织家数、法律服务团队数、进驻网格数填月末累计数；"
+        "法治体检报告数、新成立家事调解工作室数填本月发生数。",
+        "已成立调解组织家数不得大于排摸家数。",
+    ),
+)
+
+LEGAL_AID = Form(
+    code="legal_aid",
+    sheet="法律援助",
+    title="法律援助讨薪情况月报表",
+    table="fact_legal_aid",
+    grain="one row per submission (unit × month × file)",
+    kind="aggregate",
+    columns=(
+        Column("workers_helped", "成功讨薪劳动者人数", "int", required=True, min_value=0, measure="flow"),
+        Column(
+            "wages_recovered_yuan", "追回劳动报酬金额（元）", "int", required=True, min_value=0,
+            zero_when_zero="workers_helped", measure="flow", note="以元为单位，填整数",
+        ),
+    ),
+    instructions=(
+        "每月填一行，各项填本月发生数；金额以元为单位。",
+        "本月没有成功讨薪的劳动者时，两项均填 0。",
+    ),
+)
+
+PETITION = Form(
+    code="petition",
+    sheet="信访",
+    title="信访矛盾隐患排查处置情况月报表",
+    table="fact_petition",
+    grain="one row per submission (unit × month × file)",
+    kind="aggregate",
+    columns=(
+        Column("risks_found", "排查发现信访矛盾隐患数", "int", required=True, min_value=0, measure="flow"),
+        Column("risks_resolved", "成功处置信访矛盾隐患数", "int", required=True, min_value=0, measure="flow"),
+    ),
+    instructions=("每月填一行，各项填本月发生数；成功处置数含以前月份发现、本月处置完毕的隐患。",),
+)
+
+GENERAL = Form(
+    code="general",
+    sheet="综合",
+    title="法治政府建设综合情况月报表",
+    table="fact_general",
+    grain="one row per submission (unit × month × file)",
+    kind="aggregate",
+    columns=(
+        Column("study_sessions", "区政府常务会议学法次数", "int", min_value=0, measure="flow"),
+        Column("devolved_powers", "区级下放事项数", "int", min_value=0, measure="stock"),
+        Column("registrations_total", "企业登记总数", "int", min_value=0, measure="flow"),
+        Column(
+            "registrations_online", "全程电子化登记数", "int", min_value=0, not_above="registrations_total",
+            measure="flow",
+        ),
+    ),
+    instructions=(
+        "每月填一行，只填写本单位负责的项目，其余留空：区司法局填学法次数、下放事项数；区市场监督管理局填企业登记数。",
+        "区级下放事项数填月末经汇总审核的累计事项数；其余各项填本月发生数。",
+        "全程电子化登记数不得大于企业登记总数。",
+    ),
+)
+
+FORMS: dict[str, Form] = {
+    f.code: f
+    for f in (
+        INSPECTION, TRANSFER, TRAINING, GENERAL, LEGALITY_REVIEW, LEGAL_ADVISER, MEDIATION, RECONSIDERATION,
+        LITIGATION, LEGAL_AID, PETITION,
+    )
+}
 FORMS_BY_SHEET: dict[str, Form] = {f.sheet: f for f in FORMS.values()}
 
 #: Header-block labels every sheet carries above its table.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.archive import InboxFile, archive_file, list_inbox
+from pipeline.completeness import refresh_completeness
 from pipeline.config import Settings
 from pipeline.forms import FORMS, Form
 from pipeline.parse import ParsedSheet, ParsedWorkbook, parse_workbook
@@ -237,4 +238,5 @@ def run_month(period: str, settings: Settings, *, engine=None) -> MonthReport:
     loads, report = build_loads(period, results)
     load_month(engine, period, loads)
     log.info("loaded %s at %s", period, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    refresh_completeness(engine, period, settings)
     return report

@@ -6,8 +6,13 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.registry import units
+
+if TYPE_CHECKING:
+    from pipeline.completeness import YearCompleteness
+    from pipeline.publish import Comparison
 
 FIGURE_COLUMNS = (
     ("code", "指标代码"),
@@ -67,17 +72,26 @@ def figures_table(figures: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(year: int, figures: list[dict], contributions: list[dict], out_root: Path) -> Path:
-    """Write ``<out_root>/<year>/figures.csv`` and ``figures.xlsx``; return the folder."""
+def write_outputs(
+    year: int, figures: list[dict], contributions: list[dict], out_root: Path, *,
+    completeness: YearCompleteness | None = None, comparison: Comparison | None = None,
+) -> Path:
+    """Write ``<out_root>/<year>/figures.csv`` and ``figures.xlsx``; return the folder.
+
+    ``completeness`` adds the sheet 报送情况; ``comparison`` (with a published version) 与已发布版本比较.
+    """
     folder = out_root / str(year)
     folder.mkdir(parents=True, exist_ok=True)
     # BOM: Excel opens a UTF-8 CSV with Chinese headers correctly only with it.
     (folder / "figures.csv").write_text(figures_csv(figures), encoding="utf-8-sig")
-    _write_xlsx(folder / "figures.xlsx", year, figures, contributions)
+    _write_xlsx(folder / "figures.xlsx", year, figures, contributions, completeness, comparison)
     return folder
 
 
-def _write_xlsx(path: Path, year: int, figures: list[dict], contributions: list[dict]) -> None:
+def _write_xlsx(
+    path: Path, year: int, figures: list[dict], contributions: list[dict],
+    completeness: YearCompleteness | None = None, comparison: Comparison | None = None,
+) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
@@ -123,4 +137,12 @@ def _write_xlsx(path: Path, year: int, figures: list[dict], contributions: list[
         sheet.cell(sheet.max_row, 1).font = Font(bold=True)
         for col, width in zip("ABCD", (10, 34, 12, 50), strict=True):
             sheet.column_dimensions[col].width = width
+    if completeness is not None:
+        from pipeline.completeness import write_sheet
+
+        write_sheet(wb, completeness, index=1)
+    if comparison is not None:
+        from pipeline.publish import write_changes_sheet
+
+        write_changes_sheet(wb, comparison, index=1)
     wb.save(path)

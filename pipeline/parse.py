@@ -5,16 +5,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pipeline.coerce import COERCERS, CoercionError, fold, is_blank, to_period, to_text
+from pipeline.coerce import COERCERS, CoercionError, fold, is_blank, to_period, to_text, unquote
 from pipeline.forms import FORMS, NIL_MARKERS, PERIOD_LABEL, TOTAL_LABEL, UNIT_LABEL, Form
 from pipeline.problems import Problem, show_value
-from pipeline.reader import SheetData, WorkbookData
+from pipeline.reader import MAX_FORMULA_CELLS_LISTED, SheetData, WorkbookData
 from pipeline.registry import Unit, resolve_unit
 
 # How far below the top a header row may stand (title, notes and blank rows come first).
 HEADER_SEARCH_ROWS = 40
 _BRACKETS = re.compile(r"[（(【\[][^）)】\]]*[）)】\]]")
-_FOOTER_PREFIXES = ("填表人", "填报人", "制表人", "审核人", "联系电话", "负责人", "注:", "备注:", "说明:")
+_FOOTER_PREFIXES = (
+    "填表人", "填报人", "制表人", "审核人", "联系电话", "联系人", "负责人", "单位负责人", "统计负责人", "分管领导",
+    "填报日期", "填表日期", "制表日期", "报出日期", "注:", "备注:", "说明:",
+)
+FORMULA_MESSAGE = (
+    "单元格含公式，但文件中没有保存公式的计算结果（常见于程序生成或未在 Excel 中保存过的文件），"
+    "请在 Excel 或 WPS 中打开、保存后重新报送"
+)
 
 
 def column_letter(index: int) -> str:
@@ -58,6 +65,8 @@ class ParsedSheet:
     #: (excel_row, column code) of cells that could not be coerced: the suite's findings there repeat it.
     bad_cells: set[tuple[int, str]] = field(default_factory=set)
     unit: Unit | None = None
+    #: Last Excel row the parser read as part of the table (data rows and the 合计 row).
+    end_row: int = 0
 
     def cell(self, excel_row: int, code: str) -> str | None:
         col = self.columns.get(code)
@@ -93,9 +102,10 @@ def header_score(form: Form, sheet: SheetData) -> int:
     return _find_header_row(form, sheet.rows)[2]
 
 
+# ``填报单位（盖章）：…``: a bracket right after the label is a note about the label, not the value.
 _BLOCK_RE = {
-    UNIT_LABEL: re.compile(r"填报单位(?:名称)?[:：]?(.*?)(?=报告期|填报日期|$)"),
-    PERIOD_LABEL: re.compile(r"报告期(?:间)?[:：]?(.*?)(?=填报单位|填报日期|$)"),
+    UNIT_LABEL: re.compile(r"填报单位(?:名称)?(?:\([^)]*\))?[:：]?(.*?)(?=报告期|填报日期|$)"),
+    PERIOD_LABEL: re.compile(r"报告期(?:间)?(?:\([^)]*\))?[:：]?(.*?)(?=填报单位|填报日期|$)"),
 }
 
 
@@ -106,7 +116,7 @@ def _header_block(rows: list[tuple[object, ...]], above: int) -> dict[str, tuple
         for c, value in enumerate(row, start=1):
             if not isinstance(value, str):
                 continue
-            text = fold(value)
+            text = fold(str(unquote(value)))
             compact = "".join(text.split())
             for label, pattern in _BLOCK_RE.items():
                 if label in found or label not in compact:
@@ -119,7 +129,7 @@ def _header_block(rows: list[tuple[object, ...]], above: int) -> dict[str, tuple
                 # Label alone in its cell: the value is the next non-empty cell to its right.
                 for c2 in range(c + 1, len(row) + 1):
                     if not is_blank(row[c2 - 1]):
-                        found[label] = (row[c2 - 1], f"{column_letter(c2)}{r}")
+                        found[label] = (unquote(row[c2 - 1]), f"{column_letter(c2)}{r}")
                         break
     return found
 
@@ -140,6 +150,14 @@ def _is_total(row: tuple[object, ...]) -> bool:
     return False
 
 
+def _is_nil_marker(value: object) -> bool:
+    """``本月无``, ``无``, and ``本月无检查任务``-like sentences that say the same."""
+    if not isinstance(value, str):
+        return False
+    text = normalise_label(value).rstrip("。.!！")
+    return text in NIL_MARKERS or text.startswith(NIL_MARKERS[0])
+
+
 def parse_sheet(form: Form, sheet: SheetData) -> ParsedSheet:
     """Locate the header block and header row by label, then read and coerce the data rows."""
     parsed = ParsedSheet(form=form, sheet=sheet.name)
@@ -157,6 +175,8 @@ def parse_sheet(form: Form, sheet: SheetData) -> ParsedSheet:
             "找不到表头行，请使用模板中的列名（如“" + "”“".join(c.label for c in form.columns[:3]) + "”）",
             rule="header_missing", sheet=sheet.name,
         ))
+        parsed.end_row = min(len(sheet.rows), HEADER_SEARCH_ROWS)
+        _report_uncached_formulas(parsed, sheet)
         return parsed
     parsed.header_row = header_row
     parsed.columns = columns
@@ -175,27 +195,53 @@ def parse_sheet(form: Form, sheet: SheetData) -> ParsedSheet:
                 sheet=sheet.name, cell=f"{column_letter(c)}{header_row}", value=show_value(value),
             ))
     _read_rows(parsed, sheet.rows, header_row)
+    _report_uncached_formulas(parsed, sheet)
     return parsed
+
+
+def _report_uncached_formulas(parsed: ParsedSheet, sheet: SheetData) -> None:
+    """Formula cells without a saved result, in the part of the sheet the parser read."""
+    by_col = {c: code for code, c in parsed.columns.items()}
+    cells = sorted((r, c) for r, c in sheet.uncached_formulas if r <= parsed.end_row)
+    for r, c in cells[:MAX_FORMULA_CELLS_LISTED]:
+        code = by_col.get(c) if r > (parsed.header_row or r) else None
+        if code:
+            parsed.bad_cells.add((r, code))
+        parsed.problems.append(Problem(
+            FORMULA_MESSAGE, rule="formula_uncached", sheet=parsed.sheet, cell=f"{column_letter(c)}{r}",
+            excel_row=r, column_label=parsed.form.column(code).label if code else None,
+        ))
+    if len(cells) > MAX_FORMULA_CELLS_LISTED:
+        parsed.problems.append(Problem(
+            f"另有 {len(cells) - MAX_FORMULA_CELLS_LISTED} 个单元格含未保存计算结果的公式，" + FORMULA_MESSAGE,
+            rule="formula_uncached", sheet=parsed.sheet,
+        ))
 
 
 def _read_rows(parsed: ParsedSheet, rows: list[tuple[object, ...]], header_row: int) -> None:
     form = parsed.form
-    first_col = min(parsed.columns.values()) if parsed.columns else 1
     total: tuple[int, tuple[object, ...]] | None = None
+    nil_row: int | None = None
+    nil_col = 1
+    parsed.end_row = header_row
     for r in range(header_row + 1, len(rows) + 1):
-        row = rows[r - 1]
+        row = tuple(unquote(v) for v in rows[r - 1])
         if _is_total(row):
             total = (r, row)
+            parsed.end_row = r
             break
         if _is_footer(row):
             break
         cells = {code: (row[c - 1] if c - 1 < len(row) else None) for code, c in parsed.columns.items()}
         if all(is_blank(v) for v in cells.values()):
             continue
-        first = row[first_col - 1] if first_col - 1 < len(row) else None
-        if not parsed.rows and isinstance(first, str) and normalise_label(first) in NIL_MARKERS:
-            parsed.is_nil = True
-            break
+        parsed.end_row = r
+        filled = [v for v in cells.values() if not is_blank(v)]
+        # 本月无 alone on its row, wherever the clerk put it, before any data row.
+        if not parsed.rows and nil_row is None and len(filled) == 1 and _is_nil_marker(filled[0]):
+            nil_row = r
+            nil_col = next(c for code, c in parsed.columns.items() if cells[code] is filled[0])
+            continue
         values: dict[str, object] = {}
         for col in form.columns:
             raw = cells.get(col.code)
@@ -209,6 +255,14 @@ def _read_rows(parsed: ParsedSheet, rows: list[tuple[object, ...]], header_row: 
                     excel_row=r, column_label=col.label, value=show_value(raw),
                 ))
         parsed.rows.append(ParsedRow(excel_row=r, values=values))
+    # A sheet with no data rows is a nil return, as is one that says 本月无 (forms-contract.md).
+    parsed.is_nil = not parsed.rows
+    if nil_row is not None and parsed.rows:
+        parsed.problems.append(Problem(
+            "填写了“本月无”，下方却还有数据行：本月有数据时请删去“本月无”，没有数据时请删去下方各行",
+            rule="nil_with_rows", sheet=parsed.sheet, cell=f"{column_letter(nil_col)}{nil_row}", excel_row=nil_row,
+            value=show_value(rows[nil_row - 1][nil_col - 1]),
+        ))
     if form.kind == "aggregate" and len(parsed.rows) > 1:
         for extra in parsed.rows[1:]:
             parsed.problems.append(Problem(
@@ -286,6 +340,7 @@ def match_sheets(workbook: WorkbookData) -> tuple[dict[str, SheetData], list[Pro
 def parse_workbook(workbook: WorkbookData, period: str) -> ParsedWorkbook:
     """Parse every form sheet and resolve its unit and reporting month against the inbox month."""
     matched, problems = match_sheets(workbook)
+    problems = [*workbook.problems, *problems]
     sheets = [parse_sheet(FORMS[code], sheet) for code, sheet in matched.items()]
     units = {s.unit_text for s in sheets if s.unit_text}
     periods = {s.period for s in sheets if s.period}
@@ -297,6 +352,14 @@ def parse_workbook(workbook: WorkbookData, period: str) -> ParsedWorkbook:
             s.period = next(iter(periods))
             s.period_text = s.period
         _check_identity(s, period)
+    named = {s.unit.code: s.unit.name for s in sheets if s.unit}
+    if len(named) > 1:
+        for s in sheets:
+            s.problems.append(Problem(
+                "同一工作簿的各表填报单位不一致（" + "、".join(sorted(named.values()))
+                + "），每个单位单独报送一个工作簿",
+                rule="unit_conflict", sheet=s.sheet, cell=s.unit_cell, column_label=UNIT_LABEL, value=s.unit_text,
+            ))
     return ParsedWorkbook(sheets=sheets, problems=problems)
 
 
@@ -304,7 +367,8 @@ def _check_identity(s: ParsedSheet, period: str) -> None:
     if not s.unit_text:
         s.problems.append(Problem("未填写填报单位", rule="unit_missing", sheet=s.sheet, column_label=UNIT_LABEL))
     else:
-        s.unit = resolve_unit(s.unit_text)
+        # ``区市场监管局（盖章）``: a bracketed note after the name is not part of it.
+        s.unit = resolve_unit(s.unit_text) or resolve_unit(_BRACKETS.sub("", fold(s.unit_text)))
         if s.unit is None:
             s.problems.append(Problem(
                 f"填报单位“{s.unit_text}”不在单位名录中，请填写单位全称", rule="unit_unknown", sheet=s.sheet,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from pipeline.completeness import missing_line
 from pipeline.config import Settings
 from pipeline.periods import validate_period
 from pipeline.problems import Problem
@@ -81,7 +82,7 @@ def format_open_problems(period: str, files: list[OpenFile]) -> str:
 
 
 def log_month_summary(period: str, settings: Settings, summary: dict, feedback: list[str]) -> str:
-    """Log the month's totals, its open problems and the feedback files written."""
+    """Log the month's totals, its open problems, the units still missing and the feedback files written."""
     engine = make_engine(settings.warehouse_url)
     ensure_schema(engine)
     text = format_open_problems(period, open_problems(engine, period))
@@ -91,6 +92,7 @@ def log_month_summary(period: str, settings: Settings, summary: dict, feedback: 
     )
     for line in text.splitlines():
         log.info("%s", line)
+    log.info("%s", missing_line(engine, period))
     for path in feedback:
         log.info("feedback written: %s", path)
     return text

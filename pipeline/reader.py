@@ -1,10 +1,31 @@
-"""One reader interface for every workbook: a workbook is read once into plain cell values."""
+"""One reader interface for every workbook: a workbook is read once into plain cell values.
+
+``.xlsx``/``.xlsm`` are read with openpyxl (streaming, cached values only, macros never loaded);
+legacy ``.xls`` with python-calamine. Reading is bounded whatever a sheet claims about itself:
+
+| limit | value | beyond it |
+|---|---|---|
+| ``MAX_ROWS`` | 10,000 rows | content below Excel row 10,000 refuses the workbook (``too_many_rows``) |
+| ``MAX_COLUMNS`` | 256 columns (A…IV) | content right of column IV refuses the workbook (``too_many_columns``) |
+| ``MAX_CELLS`` | 2,000,000 cells read per workbook, formatted-but-empty ones included | refused (``too_large``) |
+"""
 
 from __future__ import annotations
 
+import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+from pipeline.problems import Problem
+from pipeline.safety import OLE_MAGIC, InputRefused
+
+MAX_ROWS = 10_000
+MAX_COLUMNS = 256
+MAX_CELLS = 2_000_000
+#: Uncached formula cells listed one by one per sheet; the rest are counted in one summary line.
+MAX_FORMULA_CELLS_LISTED = 20
 
 
 @dataclass
@@ -20,18 +41,102 @@ class SheetData:
 @dataclass
 class WorkbookData:
     sheets: dict[str, SheetData]
+    #: Findings about the file as read (macros ignored, …); never errors: those raise InputRefused.
+    problems: list[Problem] = field(default_factory=list)
 
 
 class WorkbookReader(Protocol):
     def read(self, source: Path | BinaryIO) -> WorkbookData: ...
 
 
-def _trim(row: tuple[object, ...]) -> tuple[object, ...]:
+def _is_blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _trim(row: tuple[object, ...] | list[object]) -> tuple[object, ...]:
     """Drop trailing empty cells: formatted-but-empty cells carry no meaning."""
     end = len(row)
-    while end and (row[end - 1] is None or (isinstance(row[end - 1], str) and not row[end - 1].strip())):
+    while end and _is_blank(row[end - 1]):
         end -= 1
-    return row[:end]
+    return tuple(row[:end])
+
+
+class _Budget:
+    """Counts what a workbook costs to read and refuses it past the documented limits."""
+
+    def __init__(self) -> None:
+        self.cells = 0
+
+    def take(self, sheet: str, excel_row: int, row: tuple[object, ...] | list[object]) -> tuple[object, ...]:
+        self.cells += len(row)
+        if self.cells > MAX_CELLS:
+            raise InputRefused(
+                f"工作表“{sheet}”过大（读取超过 {MAX_CELLS:,} 个单元格，含带格式的空单元格），"
+                "请删除多余的行列后另存为 .xlsx 重新报送", "too_large",
+            )
+        trimmed = _trim(row)
+        if not trimmed:
+            return trimmed
+        if excel_row > MAX_ROWS:
+            raise InputRefused(
+                f"工作表“{sheet}”第 {excel_row} 行仍有内容，超过每张表 {MAX_ROWS:,} 行的上限，"
+                "请删除多余内容后重新报送", "too_many_rows",
+            )
+        if len(trimmed) > MAX_COLUMNS:
+            raise InputRefused(
+                f"工作表“{sheet}”第 {excel_row} 行在第 {MAX_COLUMNS} 列（IV 列）之后仍有内容，超过上限，"
+                "请删除多余内容后重新报送", "too_many_columns",
+            )
+        return trimmed
+
+
+def _finish(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    while rows and not rows[-1]:
+        rows.pop()
+    return rows
+
+
+# A cell element with its content; prefixes cover writers that namespace-qualify SpreadsheetML.
+_CELL_RE = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)
+_REF_RE = re.compile(rb'\br="([A-Z]{1,3})(\d+)"')
+_HAS_F = re.compile(rb"<(?:\w+:)?f\b")
+_HAS_V = re.compile(rb"<(?:\w+:)?v\b[^>]*>[^<]")
+
+
+def _column_index(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
+
+
+def uncached_formula_cells(stream: BinaryIO, chunk_size: int = 1 << 20) -> list[tuple[int, int]]:
+    """(Excel row, column) of every cell of a sheet's XML with a formula but no cached value.
+
+    Streams the part in chunks; a chunk without ``<f`` costs one byte search, so sheets without
+    formulas are scanned at the speed of decompression.
+    """
+    found: list[tuple[int, int]] = []
+    carry = b""
+    while True:
+        chunk = stream.read(chunk_size)
+        data = carry + chunk
+        if not chunk:
+            cut = len(data)
+        else:
+            # Only whole cells are examined: cut after the last complete cell element.
+            cut = max(data.rfind(b"</c>"), data.rfind(b":c>"))
+            cut = cut + 4 if cut >= 0 else 0
+        head, carry = data[:cut], data[cut:]
+        if b"<f" in head or b":f" in head:
+            for match in _CELL_RE.finditer(head):
+                inner = match.group(2) or b""
+                if _HAS_F.search(inner) and not _HAS_V.search(inner):
+                    ref = _REF_RE.search(match.group(1))
+                    if ref:
+                        found.append((int(ref.group(2)), _column_index(ref.group(1))))
+        if not chunk:
+            return found
 
 
 class OpenpyxlReader:
@@ -40,20 +145,83 @@ class OpenpyxlReader:
     def read(self, source: Path | BinaryIO) -> WorkbookData:
         import openpyxl
 
-        wb = openpyxl.load_workbook(source, read_only=True, data_only=True, keep_links=False)
+        # keep_vba=False: an .xlsm's macros are never even loaded, let alone run.
+        wb = openpyxl.load_workbook(source, read_only=True, data_only=True, keep_links=False, keep_vba=False)
+        budget = _Budget()
+        problems: list[Problem] = []
         try:
+            archive: zipfile.ZipFile = wb._archive
+            if any(n.lower().endswith("vbaproject.bin") for n in archive.namelist()):
+                problems.append(Problem(
+                    "工作簿含有宏（.xlsm），宏未运行，只读取了单元格中保存的值", rule="macros_ignored",
+                    severity="warning",
+                ))
             sheets: dict[str, SheetData] = {}
             for ws in wb.worksheets:
-                # Some writers store a wrong <dimension>; read up to the real last cell instead.
+                # A sheet's <dimension> may claim A1:XFD1048576 or be wrong: read the cells actually there.
                 ws.reset_dimensions()
-                rows = [_trim(tuple(r)) for r in ws.iter_rows(values_only=True)]
-                while rows and not rows[-1]:
-                    rows.pop()
-                sheets[ws.title] = SheetData(name=ws.title, rows=rows)
-            return WorkbookData(sheets=sheets)
+                rows = [budget.take(ws.title, r, row) for r, row in enumerate(ws.iter_rows(values_only=True), 1)]
+                with archive.open(ws._worksheet_path) as part:
+                    formulas = uncached_formula_cells(part)
+                sheets[ws.title] = SheetData(name=ws.title, rows=_finish(rows), uncached_formulas=formulas)
+            return WorkbookData(sheets=sheets, problems=problems)
         finally:
             wb.close()
 
 
+class CalamineReader:
+    """Reads legacy ``.xls`` (BIFF) workbooks with python-calamine: values only, nothing evaluated."""
+
+    def read(self, source: Path | BinaryIO) -> WorkbookData:
+        from python_calamine import CalamineWorkbook
+
+        try:
+            wb = (CalamineWorkbook.from_path(str(source)) if isinstance(source, Path)
+                  else CalamineWorkbook.from_filelike(source))
+        except Exception as exc:
+            text = str(exc).lower()
+            if "password" in text or "encrypt" in text:
+                raise InputRefused(
+                    "工作簿设置了打开密码，请取消密码（文件→信息→保护工作簿）后重新报送", "encrypted"
+                ) from exc
+            raise InputRefused(
+                "旧版 .xls 文件无法读取，请在 Excel 或 WPS 中打开，另存为 .xlsx 后重新报送", "legacy_xls_unreadable"
+            ) from exc
+        budget = _Budget()
+        sheets: dict[str, SheetData] = {}
+        for name in wb.sheet_names:
+            try:
+                # skip_empty_area=False keeps rows[0] as Excel row 1 and column A first.
+                values = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                rows = [budget.take(name, r, [None if v == "" else v for v in row])
+                        for r, row in enumerate(values, start=1)]
+            except InputRefused:
+                raise
+            except Exception as exc:
+                raise InputRefused(
+                    f"旧版 .xls 文件的工作表“{name}”无法读取，请另存为 .xlsx 后重新报送", "legacy_xls_unreadable"
+                ) from exc
+            sheets[name] = SheetData(name=name, rows=_finish(rows))
+        return WorkbookData(sheets=sheets, problems=[Problem(
+            "文件是旧版 .xls 格式，已按单元格的值读取；今后请另存为 .xlsx 报送", rule="legacy_xls", severity="warning",
+        )])
+
+
+class AutoReader:
+    """Chooses the reader by what the bytes are, never by the file name."""
+
+    def read(self, source: Path | BinaryIO) -> WorkbookData:
+        if isinstance(source, Path):
+            with source.open("rb") as fh:
+                head = fh.read(8)
+        else:
+            position = source.tell()
+            head = source.read(8)
+            source.seek(position)
+        if head.startswith(OLE_MAGIC):
+            return CalamineReader().read(source)
+        return OpenpyxlReader().read(source)
+
+
 def default_reader() -> WorkbookReader:
-    return OpenpyxlReader()
+    return AutoReader()

@@ -1,20 +1,46 @@
 """Checks on a file's bytes before any parser sees them: what it really is, and whether it is safe.
 
-Limits (documented in README): a workbook may hold at most ``MAX_ENTRIES`` zip entries and
-``MAX_UNCOMPRESSED_BYTES`` once unpacked, and no entry may expand more than ``MAX_RATIO`` times.
+Limits (documented in README, "What clerks may send"):
+
+| limit | value | refused as |
+|---|---|---|
+| ``MAX_ENTRIES`` | 2,000 zip entries in an ``.xlsx`` | ``zip_bomb`` |
+| ``MAX_UNCOMPRESSED_BYTES`` | 256 MB unpacked in total | ``zip_bomb`` |
+| ``MAX_RATIO`` | an entry over 1 MB may expand at most 200 times | ``zip_bomb`` |
+| ``MAX_SHARED_STRINGS_BYTES`` | 32 MB of shared strings (all held in memory by any reader) | ``too_large`` |
+| ``MAX_XLS_BYTES`` | 16 MB for a legacy ``.xls`` (read whole into memory) | ``too_large`` |
+| DTDs | no ``<!DOCTYPE``/``<!ENTITY`` in any XML part (OOXML never has one) | ``xml_entities`` |
+
+Declared sizes are enough to check: Python's zipfile stops an entry at its declared size, so a
+lying header makes reading fail, never grow. Behind the DTD check, openpyxl parses with
+defusedxml (installed), which refuses entity definitions too.
 """
 
 from __future__ import annotations
 
 import io
 import zipfile
+import zlib
+from typing import Literal
 
 from pipeline.problems import Problem
 
 MAX_ENTRIES = 2_000
 MAX_UNCOMPRESSED_BYTES = 256 * 1024 * 1024
 MAX_RATIO = 200
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+MAX_SHARED_STRINGS_BYTES = 32 * 1024 * 1024
+MAX_XLS_BYTES = 16 * 1024 * 1024
+#: How much of each XML part is searched for a DTD: it must come before the root element.
+DTD_SCAN_BYTES = 64 * 1024
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+#: Rules under which a file is refused before (or while) its cells are read: no cell can be pointed at.
+REFUSED_UNREAD = frozenset({
+    "empty_file", "encrypted", "legacy_xls_unreadable", "not_a_workbook", "text_file", "docx_file", "corrupt_zip",
+    "zip_bomb", "xml_entities", "too_large", "too_many_rows", "too_many_columns", "unreadable",
+})
+
+WorkbookKind = Literal["xlsx", "xls"]
 
 
 class InputRefused(Exception):
@@ -28,7 +54,7 @@ class InputRefused(Exception):
 def _looks_like_text(data: bytes) -> bool:
     head = data[:4096]
     if b"\x00" in head:
-        return False
+        return head.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16 text files (Notepad's "Unicode")
     try:
         head.decode("utf-8")
     except UnicodeDecodeError:
@@ -39,14 +65,35 @@ def _looks_like_text(data: bytes) -> bool:
     return True
 
 
-def check_workbook_bytes(name: str, data: bytes) -> None:
-    """Raise InputRefused unless ``data`` is a plausible, bounded .xlsx/.xlsm package."""
+def _check_ole(data: bytes) -> WorkbookKind:
+    # Office puts an encrypted .xlsx into an OLE container with these two streams.
+    names = data.replace(b"\x00", b"")
+    if "EncryptionInfo".encode("utf-16-le") in data or b"EncryptedPackage" in names:
+        raise InputRefused("工作簿设置了打开密码，请取消密码（文件→信息→保护工作簿）后重新报送", "encrypted")
+    if b"WordDocument" in names:
+        raise InputRefused("文件是 Word 文档（.doc），不是 Excel 工作簿，请报送 .xlsx 文件", "docx_file")
+    if len(data) > MAX_XLS_BYTES:
+        raise InputRefused(
+            f"旧版 .xls 文件超过 {MAX_XLS_BYTES // (1024 * 1024)} MB，请删除多余内容后另存为 .xlsx 重新报送",
+            "too_large",
+        )
+    return "xls"
+
+
+def _has_dtd(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bool:
+    with archive.open(entry) as fh:
+        head = fh.read(DTD_SCAN_BYTES)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        head = head.decode("utf-16", errors="ignore").encode()
+    return b"<!DOCTYPE" in head or b"<!ENTITY" in head
+
+
+def check_workbook_bytes(name: str, data: bytes) -> WorkbookKind:
+    """What ``data`` is (``xlsx`` covers ``.xlsm``); raise InputRefused unless it is a safe, bounded workbook."""
     if not data:
         raise InputRefused("文件为空（0 字节），请重新报送", "empty_file")
-    if data.startswith(_OLE_MAGIC):
-        if "EncryptionInfo".encode("utf-16-le") in data or b"EncryptedPackage" in data.replace(b"\x00", b""):
-            raise InputRefused("工作簿设置了打开密码，请取消密码（文件→信息→保护工作簿）后重新报送", "encrypted")
-        raise InputRefused("文件是旧版 .xls 格式，请另存为 .xlsx 后重新报送", "legacy_xls")
+    if data.startswith(OLE_MAGIC):
+        return _check_ole(data)
     if not data.startswith(b"PK"):
         if data.lstrip().startswith(b"%PDF"):
             raise InputRefused("文件是 PDF，不是 Excel 工作簿，请报送 .xlsx 文件", "not_a_workbook")
@@ -76,3 +123,17 @@ def check_workbook_bytes(name: str, data: bytes) -> None:
         raise InputRefused("文件是 Word 文档（.docx），不是 Excel 工作簿，请报送 .xlsx 文件", "docx_file")
     if "xl/workbook.xml" not in names:
         raise InputRefused("压缩包中没有 Excel 工作簿内容，请报送 .xlsx 文件", "not_a_workbook")
+    for entry in entries:
+        if entry.filename.lower().endswith("sharedstrings.xml") and entry.file_size > MAX_SHARED_STRINGS_BYTES:
+            raise InputRefused(
+                f"工作簿中的文字内容超过 {MAX_SHARED_STRINGS_BYTES // (1024 * 1024)} MB，不像正常的报表，"
+                "请删除多余内容后重新报送", "too_large",
+            )
+    try:
+        if any(_has_dtd(archive, e) for e in entries if e.filename.lower().endswith((".xml", ".rels", ".vml"))):
+            raise InputRefused("文件内部含有 XML 实体定义（DTD），正常的 Excel 文件不会有，疑似恶意文件，已拒收",
+                               "xml_entities")
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+        # RuntimeError: an encrypted zip entry; NotImplementedError: a compression Excel never uses.
+        raise InputRefused("文件已损坏或不完整（压缩包无法打开），请重新保存后报送", "corrupt_zip") from exc
+    return "xlsx"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from pipeline.forms import NO, YES
+from pipeline.forms import CLOSED, NO, PENDING, YES
 from pipeline.registry import Unit, units
 from pipeline.workbook import write_return
 
@@ -397,6 +397,388 @@ def _training(year: int, targets: Targets, all_units: Sequence[Unit]) -> dict[tu
     return rows
 
 
+# --- the other returns: 综合, 合法性审查, 法律顾问, 调解与法律服务, 行政复议, 行政应诉, 法律援助, 信访 ---------
+
+
+@dataclass(frozen=True)
+class ServiceTargets:
+    """What a year's other returns consolidate to (registers: what the year's own cases give)."""
+
+    study_sessions: int
+    devolved_powers: int
+    registrations_total: int
+    registrations_online: int
+    documents_reviewed: int
+    contracts_reviewed: int
+    research_meetings: int
+    adviser_matters: int
+    adviser_opinions: int
+    adviser_contracts: int
+    adviser_meetings: int
+    surveyed_enterprises: int
+    enterprise_mediation_orgs: int
+    health_check_reports: int
+    family_studios_new: int
+    service_teams: int
+    grids_covered: int
+    reconsideration_accepted: int
+    reconsideration_closed: int
+    suggestion_letters: int
+    opinion_letters: int
+    litigation_received: int
+    legal_aid_workers: int
+    legal_aid_wages_yuan: int
+    petition_risks_found: int
+    petition_risks_resolved: int
+
+
+#: The 2020 report. Approximate figures get a value inside what the wording allows: 80余项 → 51 + 33
+#: documents and contracts, 100余件 → 108, 70余份 → 74, 30余份 → 33, 30余次 → 36, 90%以上 → 3374 of
+#: 3612 registrations fully online (93.4 %). 讨薪1475万 → 14,750,000 yuan.
+SERVICE_TARGETS_2020 = ServiceTargets(
+    study_sessions=6, devolved_powers=239, registrations_total=3612, registrations_online=3374,
+    documents_reviewed=51, contracts_reviewed=33, research_meetings=3,
+    adviser_matters=108, adviser_opinions=74, adviser_contracts=33, adviser_meetings=36,
+    surveyed_enterprises=20, enterprise_mediation_orgs=10, health_check_reports=10, family_studios_new=7,
+    service_teams=100, grids_covered=1062,
+    reconsideration_accepted=27, reconsideration_closed=20, suggestion_letters=9, opinion_letters=1,
+    litigation_received=8, legal_aid_workers=246, legal_aid_wages_yuan=14_750_000,
+    petition_risks_found=521, petition_risks_resolved=497,
+)
+
+#: Who fills which items of the 综合 return; a unit not listed leaves every item blank.
+GENERAL_ITEMS: dict[str, tuple[str, ...]] = {
+    "SFJ": ("study_sessions", "devolved_powers"),
+    "SCJG": ("registrations_total", "registrations_online"),
+}
+#: The 2020 report: 新闸街道 issued the enterprise health-check reports.
+HEALTH_CHECK_UNITS_2020 = ("XZ",)
+#: Agency heads appeared at every hearing up to 2020 (the report: 连续三年保持出庭应诉率100%).
+FULL_APPEARANCE_UNTIL = 2020
+
+RECONSIDERATION_CATEGORIES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
+    ("工伤认定", 40, ("区人力资源和社会保障局",)),
+    ("举报投诉", 30, ("区市场监督管理局", "区卫生健康局", "区城市管理局")),
+    ("政府信息公开", 15, ("区政府办公室", "区住房和城乡建设局")),
+    ("行政处罚", 10, ("区城市管理局", "区市场监督管理局")),
+    ("其他", 5, ("区民政局", "荷花池街道办事处")),
+)
+LITIGATION_CAUSES: tuple[tuple[str, float, tuple[str, ...]], ...] = (
+    ("政府信息公开", 35, ("钟楼区人民政府", "区住房和城乡建设局")),
+    ("依法履职", 30, ("区市场监督管理局", "区城市管理局", "区人力资源和社会保障局")),
+    ("行政处罚", 15, ("区城市管理局", "区市场监督管理局")),
+    ("征收补偿", 10, ("钟楼区人民政府",)),
+    ("工伤认定", 10, ("区人力资源和社会保障局",)),
+)
+
+
+def service_targets(year: int) -> ServiceTargets:
+    """The 2020 report's figures for 2020; plausible figures of the same size for any other year."""
+    if year == 2020:
+        return SERVICE_TARGETS_2020
+    rng = _rng(year, "service-targets")
+    registrations = rng.randint(2800, 4200)
+    surveyed = rng.randint(12, 24)
+    accepted = rng.randint(18, 32)
+    workers = rng.randint(150, 320)
+    found = rng.randint(380, 600)
+    return ServiceTargets(
+        study_sessions=rng.randint(4, 8), devolved_powers=rng.randint(0, 260) if year > 2020 else 0,
+        registrations_total=registrations,
+        registrations_online=round(registrations * rng.uniform(0.7, 0.97)),
+        documents_reviewed=rng.randint(40, 70), contracts_reviewed=rng.randint(20, 45),
+        research_meetings=rng.randint(1, 5),
+        adviser_matters=rng.randint(80, 130), adviser_opinions=rng.randint(50, 90),
+        adviser_contracts=rng.randint(20, 45), adviser_meetings=rng.randint(20, 45),
+        surveyed_enterprises=surveyed, enterprise_mediation_orgs=rng.randint(surveyed // 3, surveyed // 2),
+        health_check_reports=rng.randint(4, 16), family_studios_new=rng.randint(2, 9),
+        service_teams=rng.randint(60, 120) if year > 2020 else 0,
+        grids_covered=rng.randint(700, 1100) if year > 2020 else 0,
+        reconsideration_accepted=accepted, reconsideration_closed=0,
+        suggestion_letters=rng.randint(3, 10), opinion_letters=rng.randint(0, 3),
+        litigation_received=rng.randint(5, 10), legal_aid_workers=workers,
+        legal_aid_wages_yuan=workers * rng.randint(40_000, 70_000),
+        petition_risks_found=found, petition_risks_resolved=round(found * rng.uniform(0.9, 0.97)),
+    )
+
+
+def _spread(rng: random.Random, total: int, months: Sequence[int], *, jitter: float = 0.6) -> dict[int, int]:
+    """``total`` split over ``months`` in proportion to the year's activity, with some noise."""
+    weights = [MONTH_WEIGHTS[m - 1] * rng.uniform(1 - jitter / 2, 1 + jitter / 2) for m in months]
+    return dict(zip(months, allocate(total, weights), strict=True))
+
+
+def _distinct_months(rng: random.Random, count: int, months: Sequence[int]) -> set[int]:
+    """``count`` different months, drawn with the year's activity as weights."""
+    chosen: set[int] = set()
+    while len(chosen) < min(count, len(months)):
+        chosen.add(rng.choices(months, weights=[MONTH_WEIGHTS[m - 1] for m in months])[0])
+    return chosen
+
+
+def _stock_path(rng: random.Random, final: int, first: int, last: int) -> list[int]:
+    """Month-end values of a stock that starts in month ``first`` and reaches ``final`` in ``last``."""
+    path = [0] * 12
+    if final == 0:
+        return path
+    steps = allocate(final, [rng.uniform(0.5, 1.5) for _ in range(first, last + 1)])
+    running = 0
+    for month in range(1, 13):
+        if first <= month <= last:
+            running += steps[month - first]
+        path[month - 1] = running
+    return path
+
+
+def _split(total: int, owners: Sequence[str], rng: random.Random) -> dict[str, int]:
+    """A district total split among the units that file it (one unit: all of it)."""
+    return dict(zip(owners, allocate(total, [rng.uniform(0.6, 1.4) for _ in owners]), strict=True))
+
+
+def _general(year: int, t: ServiceTargets, owners: Sequence[str]) -> dict[tuple[str, int], dict]:
+    """综合: each unit fills only the items it owns (``GENERAL_ITEMS``), the rest stay blank."""
+    rng = _rng(year, "general")
+    blank = {"study_sessions": None, "devolved_powers": None, "registrations_total": None,
+             "registrations_online": None}
+    rows = {(code, m): dict(blank) for code in owners for m in range(1, 13)}
+    study = [c for c in owners if "study_sessions" in GENERAL_ITEMS.get(c, ())]
+    registering = [c for c in owners if "registrations_total" in GENERAL_ITEMS.get(c, ())]
+    for code, n in _split(t.study_sessions, study, rng).items() if study else ():
+        months = _distinct_months(rng, n, [m for m in range(1, 13) if m != 2])
+        for m in range(1, 13):
+            rows[(code, m)]["study_sessions"] = int(m in months)
+    for code, n in _split(t.devolved_powers, study, rng).items() if study else ():
+        # The street reform's list of devolved powers is compiled in the second half of the year.
+        for m, value in enumerate(_stock_path(rng, n, 6, 9), start=1):
+            rows[(code, m)]["devolved_powers"] = value
+    if registering:
+        totals = _split(t.registrations_total, registering, rng)
+        onlines = _split(t.registrations_online, registering, rng)
+        for code in registering:
+            total, online = totals[code], min(onlines[code], totals[code])
+            per_month = _spread(rng, total, range(1, 13), jitter=0.3)
+            # The share registered fully online grows over the year.
+            rates = [0.8 + 0.015 * m for m in range(1, 13)]
+            online_months = allocate(online, [per_month[m] * rates[m - 1] + 0.01 for m in range(1, 13)],
+                                     caps=[per_month[m] for m in range(1, 13)])
+            for m in range(1, 13):
+                rows[(code, m)]["registrations_total"] = per_month[m]
+                rows[(code, m)]["registrations_online"] = online_months[m - 1]
+    return rows
+
+
+def _legality_and_adviser(
+    year: int, t: ServiceTargets, review_owners: Sequence[str], adviser_owners: Sequence[str]
+) -> tuple[dict[tuple[str, int], dict], dict[tuple[str, int], dict]]:
+    """合法性审查 and 法律顾问: monthly flows of the justice bureau."""
+    rng = _rng(year, "legality")
+    review: dict[tuple[str, int], dict] = {}
+    for code in review_owners:
+        docs = _spread(rng, _split(t.documents_reviewed, review_owners, rng)[code], range(1, 13))
+        contracts = _spread(rng, _split(t.contracts_reviewed, review_owners, rng)[code], range(1, 13))
+        meetings = _distinct_months(rng, _split(t.research_meetings, review_owners, rng)[code],
+                                    list(range(3, 12)))
+        for m in range(1, 13):
+            review[(code, m)] = {"documents_reviewed": docs[m], "contracts_reviewed": contracts[m],
+                                 "research_meetings": int(m in meetings)}
+    adviser: dict[tuple[str, int], dict] = {}
+    for code in adviser_owners:
+        columns = {
+            "matters_handled": t.adviser_matters, "opinions_issued": t.adviser_opinions,
+            "contracts_reviewed": t.adviser_contracts, "meetings_attended": t.adviser_meetings,
+        }
+        spreads = {col: _spread(rng, _split(n, adviser_owners, rng)[code], range(1, 13))
+                   for col, n in columns.items()}
+        for m in range(1, 13):
+            adviser[(code, m)] = {col: spreads[col][m] for col in columns}
+    return review, adviser
+
+
+def _mediation(year: int, t: ServiceTargets, owners: Sequence[str]) -> dict[tuple[str, int], dict]:
+    """调解与法律服务: stocks that build up over the year and flows, per street and town."""
+    rng = _rng(year, "mediation")
+    size = [rng.uniform(0.6, 1.6) for _ in owners]
+    surveyed = allocate(t.surveyed_enterprises, size)
+    orgs = allocate(t.enterprise_mediation_orgs, [s + 0.1 for s in surveyed], caps=surveyed)
+    teams = allocate(t.service_teams, size)
+    grids = allocate(t.grids_covered, size)
+    checkers = [c for c in owners if c in HEALTH_CHECK_UNITS_2020] if year == 2020 else list(owners)
+    checks = dict(zip(checkers, allocate(t.health_check_reports, [1.0] * len(checkers)), strict=True))
+    studios = allocate(t.family_studios_new, size)
+    rows: dict[tuple[str, int], dict] = {}
+    for i, code in enumerate(owners):
+        survey_path = _stock_path(rng, surveyed[i], 3, 6)
+        org_path = _stock_path(rng, orgs[i], 6, 11)
+        # 公共法律服务进网格 starts in spring; teams first, then the grids they take on.
+        team_path = _stock_path(rng, teams[i], 4, 8)
+        grid_path = _stock_path(rng, grids[i], 5, 10)
+        check_months = _spread(rng, checks.get(code, 0), range(5, 12))
+        studio_months = _spread(rng, studios[i], range(3, 13))
+        for m in range(1, 13):
+            rows[(code, m)] = {
+                "surveyed_enterprises": survey_path[m - 1], "enterprise_mediation_orgs": org_path[m - 1],
+                "health_check_reports": check_months.get(m, 0), "family_studios_new": studio_months.get(m, 0),
+                "service_teams": team_path[m - 1], "grids_covered": grid_path[m - 1],
+            }
+    return rows
+
+
+def _legal_aid(year: int, t: ServiceTargets, owners: Sequence[str]) -> dict[tuple[str, int], dict]:
+    """法律援助: workers helped to recover wages, and the yuan recovered; more before Spring Festival."""
+    rng = _rng(year, "legal-aid")
+    rows: dict[tuple[str, int], dict] = {}
+    workers_by_unit = _split(t.legal_aid_workers, owners, rng)
+    wages_by_unit = _split(t.legal_aid_wages_yuan, owners, rng)
+    for code in owners:
+        weights = [(3.0 if m in (1, 12) else 1.0) * rng.uniform(0.3, 1.7) for m in range(1, 13)]
+        workers = allocate(workers_by_unit[code], weights)
+        active = [m for m in range(12) if workers[m]]
+        wages = allocate(wages_by_unit[code], [workers[m] * rng.uniform(0.7, 1.3) for m in active])
+        paid = dict(zip(active, wages, strict=True))
+        for m in range(1, 13):
+            rows[(code, m)] = {"workers_helped": workers[m - 1], "wages_recovered_yuan": paid.get(m - 1, 0)}
+    return rows
+
+
+def _petition(year: int, t: ServiceTargets, owners: Sequence[str]) -> dict[tuple[str, int], dict]:
+    """信访: risks found and resolved per street and town and month."""
+    rng = _rng(year, "petition")
+    size = [rng.uniform(0.6, 1.6) for _ in owners]
+    found = allocate(t.petition_risks_found, size)
+    resolved = allocate(t.petition_risks_resolved, size, caps=found)
+    rows: dict[tuple[str, int], dict] = {}
+    for i, code in enumerate(owners):
+        found_m = _spread(rng, found[i], range(1, 13))
+        resolved_m = _spread(rng, resolved[i], range(1, 13))
+        for m in range(1, 13):
+            rows[(code, m)] = {"risks_found": found_m[m], "risks_resolved": resolved_m[m]}
+    return rows
+
+
+@dataclass(frozen=True)
+class _Case:
+    """A register case's timeline; dates may run into the next year."""
+
+    case_id: str
+    kind: str
+    party: str
+    opened: date
+    closed: date
+    outcome: str
+    hearing: date | None = None
+    suggestion_letters: int = 0
+    opinion_letters: int = 0
+
+
+def _pick(rng: random.Random, table: Sequence[tuple[str, float, tuple[str, ...]]]) -> tuple[str, str]:
+    kind, _, parties = rng.choices(table, weights=[w for _, w, _ in table])[0]
+    return kind, rng.choice(parties)
+
+
+def _pending_at_year_end(kind: str, year: int) -> int:
+    """How many of a year's cases are still open on 31 December (carried into the next year)."""
+    if kind == "reconsideration" and year == 2020:
+        # 27 accepted, 20 closed, counting the cases carried over from 2019.
+        t = SERVICE_TARGETS_2020
+        return t.reconsideration_accepted - t.reconsideration_closed + _pending_at_year_end(kind, 2019)
+    if kind == "litigation" and year == 2020:
+        # 8 received and 8 closed, the cases carried over from 2019 included.
+        return _pending_at_year_end(kind, 2019)
+    return _rng(year, f"{kind}-pending").randint(1, 2)
+
+
+def _register_cases(kind: str, year: int) -> list[_Case]:
+    """Cases opened in ``year``; the last ones opened stay open into the next year."""
+    rng = _rng(year, f"{kind}-cases")
+    t = service_targets(year)
+    n = t.reconsideration_accepted if kind == "reconsideration" else t.litigation_received
+    pending = _pending_at_year_end(kind, year)
+    opened = sorted(
+        _day_in(rng, year, rng.choices(range(1, 12), weights=MONTH_WEIGHTS[:11])[0]) for _ in range(n - pending)
+    )
+    opened += sorted(_day_in(rng, year, rng.choice((11, 12)), 10) for _ in range(pending))
+    year_end = date(year, 12, 31)
+    cases: list[_Case] = []
+    for number, day in enumerate(opened, start=1):
+        still_open = number > n - pending
+        if kind == "reconsideration":
+            category, party = _pick(rng, RECONSIDERATION_CATEGORIES)
+            closed = day + timedelta(days=rng.randint(25, 60))
+            closed = max(closed, date(year + 1, 1, 4)) if still_open else min(closed, year_end - timedelta(days=3))
+            outcome = rng.choices(("维持", "驳回", "终止", "撤销", "确认违法"), weights=(10, 4, 3, 2, 1))[0]
+            cases.append(_Case(f"FY-{year}-{number:02d}", category, party, day, closed, outcome))
+        else:
+            cause, party = _pick(rng, LITIGATION_CAUSES)
+            withdrawn = rng.random() < 0.15
+            if still_open:
+                hearing = date(year + 1, rng.randint(1, 2), rng.randint(5, 25))
+            else:
+                latest = year_end - timedelta(days=10)
+                hearing = min(day + timedelta(days=rng.randint(25, 70)), latest)
+            closed = hearing + timedelta(days=rng.randint(0 if not still_open else 10, 40))
+            if not still_open:
+                closed = min(closed, year_end - timedelta(days=2))
+            outcome = "原告撤诉" if withdrawn else rng.choices(
+                ("驳回诉讼请求", "确认违法", "责令履行", "撤销"), weights=(12, 2, 2, 1))[0]
+            cases.append(_Case(f"SS-{year}-{number:02d}", cause, party, day, closed, outcome,
+                               hearing=None if withdrawn else hearing))
+    return cases
+
+
+def _with_letters(year: int, cases: list[_Case], t: ServiceTargets) -> list[_Case]:
+    """Give the cases closed in ``year`` the year's suggestion and opinion letters."""
+    rng = _rng(year, "letters")
+    closed = [i for i, c in enumerate(cases) if c.closed.year == year]
+    suggestions = set(rng.sample(closed, min(t.suggestion_letters, len(closed))))
+    opinions = set(rng.sample(closed, min(t.opinion_letters, len(closed))))
+    out = list(cases)
+    for i in closed:
+        out[i] = _Case(**{**cases[i].__dict__, "suggestion_letters": int(i in suggestions),
+                          "opinion_letters": int(i in opinions)})
+    return out
+
+
+def _register_rows(kind: str, year: int) -> dict[int, list[dict]]:
+    """Case reports per month of ``year``: one row per case and month it was opened, heard or closed."""
+    cases = [c for c in _register_cases(kind, year - 1) if c.closed.year == year] + _register_cases(kind, year)
+    if kind == "reconsideration":
+        cases = _with_letters(year, cases, service_targets(year))
+    rng = _rng(year, f"{kind}-rows")
+    by_month: dict[int, list[dict]] = defaultdict(list)
+    for case in cases:
+        events = [d for d in (case.opened, case.hearing, case.closed) if d is not None and d.year == year]
+        for month in sorted({d.month for d in events}):
+            closed = case.closed.year == year and case.closed.month == month
+            if kind == "reconsideration":
+                row = {
+                    "case_id": case.case_id, "category": case.kind, "respondent": case.party,
+                    "accepted_on": case.opened, "status": CLOSED if closed else PENDING,
+                    "closed_on": case.closed if closed else None, "outcome": case.outcome if closed else None,
+                    "suggestion_letters": case.suggestion_letters if closed else None,
+                    "opinion_letters": case.opinion_letters if closed else None,
+                }
+            else:
+                heard = case.hearing is not None and (case.hearing.year, case.hearing.month) == (year, month)
+                appeared = year <= FULL_APPEARANCE_UNTIL or rng.random() < 0.9
+                row = {
+                    "case_id": case.case_id, "cause": case.kind, "defendant": case.party,
+                    "received_on": case.opened, "hearing_held": YES if heard else NO,
+                    "hearing_on": case.hearing if heard else None,
+                    "head_appeared": (YES if appeared else NO) if heard else None,
+                    "status": CLOSED if closed else PENDING,
+                    "closed_on": case.closed if closed else None, "outcome": case.outcome if closed else None,
+                }
+            by_month[month].append(row)
+    return by_month
+
+
+def _register_by_unit(kind: str, year: int, owners: Sequence[str]) -> dict[tuple[str, int], list[dict]]:
+    """The district's register is kept by the unit that owns the form (the first, if several)."""
+    if not owners:
+        return {}
+    return {(owners[0], m): rows for m, rows in _register_rows(kind, year).items()}
+
+
 def sample_year_data(year: int) -> YearData:
     """Every unit's returns for every month of ``year``, as rows keyed by column code."""
     targets = year_targets(year)
@@ -404,6 +786,21 @@ def sample_year_data(year: int) -> YearData:
     inspections = _inspections(year, targets, [u for u in registry if "inspection" in u.forms])
     transfers = _transfers(year, targets, [u for u in registry if "transfer" in u.forms])
     training = _training(year, targets, [u for u in registry if "training" in u.forms])
+    service = service_targets(year)
+
+    def owners(form: str) -> list[str]:
+        return [u.code for u in registry if form in u.forms]
+
+    aggregates: dict[str, dict[tuple[str, int], dict]] = {
+        "general": _general(year, service, owners("general")),
+        "mediation": _mediation(year, service, owners("mediation")),
+        "legal_aid": _legal_aid(year, service, owners("legal_aid")),
+        "petition": _petition(year, service, owners("petition")),
+    }
+    aggregates["legality_review"], aggregates["legal_adviser"] = _legality_and_adviser(
+        year, service, owners("legality_review"), owners("legal_adviser")
+    )
+    registers = {kind: _register_by_unit(kind, year, owners(kind)) for kind in ("reconsideration", "litigation")}
 
     data: YearData = {}
     for month in range(1, 13):
@@ -421,6 +818,10 @@ def sample_year_data(year: int) -> YearData:
                     )
                 elif form == "training":
                     sheets[form] = [training[(unit.code, month)]]
+                elif form in aggregates:
+                    sheets[form] = [aggregates[form][(unit.code, month)]]
+                elif form in registers:
+                    sheets[form] = sorted(registers[form].get((unit.code, month), []), key=lambda r: r["case_id"])
             data[(unit.code, key_month)] = sheets
     return data
 
@@ -440,19 +841,30 @@ def return_path(inbox: Path, unit: Unit, year: int, month: int) -> Path:
     return inbox / _month_key(year, month) / f"{unit.name}_{year}年{month}月报表.xlsx"
 
 
-def write_sample_year(year: int, inbox: Path) -> list[Path]:
+#: What an earlier year's inbox needs for a later year's figures: the three-year appearance rate
+#: looks back on 行政应诉.
+LOOKBACK_FORMS = ("litigation",)
+
+
+def write_sample_year(year: int, inbox: Path, forms: Sequence[str] | None = None) -> list[Path]:
     """Write every unit's workbook for every month of ``year`` into ``inbox``; same bytes every run.
 
+    With ``forms``, only the units owing one of them send a workbook, holding only those sheets
+    (``LOOKBACK_FORMS`` for the years before the one being reported on).
     Each file's mtime is its received time, so ordering by arrival is reproducible too.
     """
     data = sample_year_data(year)
     paths: list[Path] = []
     for unit in units():
+        if forms is not None and not set(forms) & set(unit.forms):
+            continue
         for month in range(1, 13):
             path = return_path(inbox, unit, year, month)
             stamp = received_at(year, month, unit.code)
-            write_return(path, unit.name, _month_key(year, month), data[(unit.code, _month_key(year, month))],
-                         stamp=stamp)
+            sheets = data[(unit.code, _month_key(year, month))]
+            if forms is not None:
+                sheets = {code: rows for code, rows in sheets.items() if code in forms}
+            write_return(path, unit.name, _month_key(year, month), sheets, stamp=stamp)
             os.utime(path, (stamp.timestamp(), stamp.timestamp()))
             paths.append(path)
     return sorted(paths)

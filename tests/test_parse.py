@@ -49,8 +49,9 @@ def test_nil_return():
 
 
 def test_sheet_with_no_data_rows_is_nil():
+    # forms-contract.md: "a sheet that is present but has no data rows ... is a nil return".
     parsed = parse_sheet(FORMS["inspection"], inspection_sheet())
-    assert parsed.is_nil is False and parsed.rows == []
+    assert parsed.is_nil is True and parsed.rows == [] and not parsed.problems
 
 
 def test_total_row_checked_and_footer_ignored():
