@@ -7,8 +7,9 @@ from collections.abc import Mapping
 
 from pipeline.completeness import year_completeness
 from pipeline.config import Settings
-from pipeline.figures import consolidate, stored_contributions
+from pipeline.figures import consolidate, monthly_trends, stored_contributions
 from pipeline.outputs import write_outputs
+from pipeline.provenance import all_provenance
 from pipeline.publish import compare, log_comparison
 from pipeline.warehouse import ensure_schema, make_engine
 
@@ -39,6 +40,7 @@ def consolidate_year(year: int, settings: Settings) -> dict:
     folder = write_outputs(
         year, figures, stored_contributions(engine, year), settings.out,
         completeness=year_completeness(engine, year, settings), comparison=comparison,
+        provenance=all_provenance(engine, year), trends=monthly_trends(engine, year),
     )
     for f in figures:
         log.info("%s %s = %s (%s)", year, f["code"], f["value"], f["display_zh"])

@@ -24,16 +24,34 @@ def cmd_template(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
-    from pipeline.sample import write_sample_year
+def _years(args: argparse.Namespace) -> list[int]:
+    """``--years 2018-2020`` (or ``2018,2020``), else ``--year``."""
+    if not getattr(args, "years", None):
+        if args.year is None:
+            raise SystemExit("give --year YYYY or --years YYYY-YYYY")
+        return [args.year]
+    text = args.years.replace(" ", "")
+    if "-" in text:
+        first, last = (int(x) for x in text.split("-", 1))
+        return list(range(first, last + 1))
+    return sorted(int(x) for x in text.split(","))
 
-    paths = write_sample_year(args.year, Path(args.inbox))
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from pipeline.sample import LOOKBACK_FORMS, write_sample_year
+
+    *earlier, year = _years(args)
+    for past in earlier:
+        # Earlier years: only the returns later figures look back on (the three-year appearance rate).
+        paths = write_sample_year(past, Path(args.inbox), forms=LOOKBACK_FORMS)
+        print(f"wrote {len(paths)} workbooks for {past} ({', '.join(LOOKBACK_FORMS)}) under {args.inbox}")
+    paths = write_sample_year(year, Path(args.inbox))
     print(f"wrote {len(paths)} workbooks under {args.inbox}")
     if args.messy:
         from pipeline.messy import write_messy_month
 
-        extra = write_messy_month(args.year, Path(args.inbox))
-        print(f"wrote {len(extra)} messy workbooks for {args.year}-{args.messy_month:02d}")
+        extra = write_messy_month(year, Path(args.inbox), month=args.messy_month)
+        print(f"wrote {len(extra)} messy workbooks (one of them broken) for {year}-{args.messy_month:02d}")
     return 0
 
 
@@ -44,15 +62,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.warehouse import make_engine
 
     s = _settings(args)
-    if args.direct:
-        for line in run_year_direct(args.year, s):
-            print(line)
-    else:
-        log_file = None if args.verbose else s.data / "logs" / f"run-{args.year}.log"
-        if log_file:
-            print(f"Airflow's log: {log_file}")
-        run_year_airflow(args.year, s, log_file=log_file)
-    print(figures_table(stored_figures(make_engine(s.warehouse_url), args.year)))
+    years = _years(args)
+    for year in years:
+        if args.direct:
+            for line in run_year_direct(year, s):
+                print(line)
+        else:
+            log_file = None if args.verbose else s.data / "logs" / f"run-{year}.log"
+            if log_file:
+                print(f"Airflow's log: {log_file}")
+            run_year_airflow(year, s, log_file=log_file)
+    print(figures_table(stored_figures(make_engine(s.warehouse_url), years[-1])))
     return 0
 
 
@@ -101,12 +121,12 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
 
 def cmd_problems(args: argparse.Namespace) -> int:
-    from pipeline.problems_report import format_open_problems, open_problems
+    from pipeline.problems_report import month_problems_text
     from pipeline.warehouse import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
-    print(format_open_problems(args.period, open_problems(engine, args.period)))
+    print(month_problems_text(engine, args.period))
     return 0
 
 
@@ -169,6 +189,50 @@ def cmd_publications(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from pipeline.figures import FIGURE_DEFS, stored_figures
+    from pipeline.provenance import format_provenance, provenance
+    from pipeline.warehouse import ensure_schema, make_engine
+
+    if args.code not in FIGURE_DEFS:
+        print(f"没有指标“{args.code}”；指标代码：{'、'.join(FIGURE_DEFS)}", file=sys.stderr)
+        return 2
+    engine = make_engine(_settings(args).warehouse_url)
+    ensure_schema(engine)
+    stored = {f["code"]: f for f in stored_figures(engine, args.year)}
+    with engine.connect() as conn:
+        cells = provenance(conn, args.code, args.year)
+    print(format_provenance(args.code, args.year, stored.get(args.code), cells))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.report import write_report
+    from pipeline.warehouse import ensure_schema, make_engine
+
+    s = _settings(args)
+    engine = make_engine(s.warehouse_url)
+    ensure_schema(engine)
+    for path in write_report(engine, args.year, Path(args.out) if args.out else s.out / str(args.year)):
+        print(path)
+    return 0
+
+
+def cmd_check_report(args: argparse.Namespace) -> int:
+    from pipeline.check_report import check_report, format_result
+    from pipeline.figures import stored_figures
+    from pipeline.warehouse import ensure_schema, make_engine
+
+    engine = make_engine(_settings(args).warehouse_url)
+    ensure_schema(engine)
+    if not stored_figures(engine, args.year):
+        print(f"no figures stored for {args.year}; run the annual consolidation first", file=sys.stderr)
+        return 2
+    result = check_report(engine, Path(args.file), args.year)
+    print(format_result(result, show_ignored=not args.quiet))
+    return 0 if result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pipeline.forms import FORMS
 
@@ -184,13 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("template", cmd_template, "write the blank workbook departments fill in")
     p.add_argument("--out", required=True)
     p = add("sample", cmd_sample, "write a deterministic sample year of filled workbooks")
-    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--year", type=int)
+    p.add_argument("--years", help="e.g. 2018-2020: earlier years get only the returns later figures look back on")
     p.add_argument("--inbox", required=True)
     p.add_argument("--messy", action="store_true", help="also write a month of messy and broken workbooks")
     p.add_argument("--messy-month", type=int, default=12)
     p = add("run", cmd_run, "run every month of a year and the annual consolidation through the DAGs")
     p.add_argument("--inbox", required=True)
-    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--year", type=int)
+    p.add_argument("--years", help="e.g. 2018-2020: run each year in turn; prints the last year's figures")
     p.add_argument("--direct", action="store_true", help="call the pipeline functions without Airflow")
     p.add_argument("--verbose", action="store_true", help="show Airflow's log instead of writing it to a file")
     p = add("ingest", cmd_ingest, "archive, validate and load one month (no Airflow)")
@@ -217,6 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, help="compare with this version (default: the latest)")
     p = add("publications", cmd_publications, "list the published versions of a year")
     p.add_argument("--year", type=int, required=True)
+    p = add("explain", cmd_explain, "the cells a figure comes from: unit, file SHA-256, sheet and cell address")
+    p.add_argument("code", help="figure code, e.g. inspection_entities")
+    p.add_argument("--year", type=int, required=True)
+    p = add("report", cmd_report, "the report's figure sentences filled with the year's figures (.md and .docx)")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--out", help="folder to write to (default: $DISTRICT_DATA/out/<year>)")
+    p = add("check-report", cmd_check_report, "check every number a draft report (.txt or .docx) cites")
+    p.add_argument("file")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--quiet", action="store_true", help="do not list the numbers that are not statistics")
     return parser
 
 

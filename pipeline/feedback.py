@@ -6,6 +6,7 @@ Written under ``feedback/<YYYY-MM>/<unit>/``; nothing here ever touches the inbo
 from __future__ import annotations
 
 import datetime as dt
+import io
 import logging
 import re
 from pathlib import Path
@@ -15,11 +16,14 @@ from pipeline.config import Settings
 from pipeline.outputs import neutralise
 from pipeline.problems_report import OpenFile, open_problems
 from pipeline.registry import units
+from pipeline.safety import OLE_MAGIC, REFUSED_UNREAD
 from pipeline.warehouse import ensure_schema, make_engine
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_UNIT = "未识别单位"
+NOTICE_NAME = "退回通知.docx"
+ANNOTATED_SUFFIX = "_退回标注.xlsx"
 _UNSAFE = re.compile(r"[^\w\u4e00-\u9fff.()（）-]+")
 
 
@@ -29,6 +33,15 @@ def safe_component(name: str, limit: int = 60) -> str:
     return stem[:limit]
 
 
+def can_annotate(open_file: OpenFile, data: bytes) -> bool:
+    """Whether an annotated copy can be made: an .xlsx/.xlsm whose cells were read.
+
+    Files refused before their cells were read (not a workbook, too large, hostile) and legacy
+    .xls files get the notice only: loading them fully to annotate would undo the reader's limits.
+    """
+    return not data.startswith(OLE_MAGIC) and not any(p.rule in REFUSED_UNREAD for p in open_file.problems)
+
+
 def _annotate(source: Path, target: Path, open_file: OpenFile) -> bool:
     """Copy the clerk's workbook with every located problem highlighted and commented."""
     from openpyxl import load_workbook
@@ -36,7 +49,11 @@ def _annotate(source: Path, target: Path, open_file: OpenFile) -> bool:
     from openpyxl.styles import Font, PatternFill
 
     try:
-        wb = load_workbook(source)
+        data = source.read_bytes()
+        if not can_annotate(open_file, data):
+            return False
+        # From bytes: the archive's hash-named file has no extension for openpyxl to check.
+        wb = load_workbook(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - an unreadable file gets the notice only
         log.info("no annotated copy of %s: %r", open_file.file_name, exc)
         return False
@@ -46,7 +63,10 @@ def _annotate(source: Path, target: Path, open_file: OpenFile) -> bool:
         if p.sheet in wb.sheetnames and p.cell:
             notes.setdefault((p.sheet, p.cell), []).append(p.message_zh)
     for (sheet, cell), messages in notes.items():
-        target_cell = wb[sheet][cell]
+        ws = wb[sheet]
+        # A comment belongs on the top-left cell of a merged range.
+        merged = next((m for m in ws.merged_cells.ranges if cell in m), None)
+        target_cell = ws.cell(merged.min_row, merged.min_col) if merged else ws[cell]
         target_cell.fill = fill
         comment = Comment("\n".join(messages), "区司法局")
         comment.width, comment.height = 300, 120
@@ -110,13 +130,33 @@ def write_month_feedback(period: str, settings: Settings) -> list[Path]:
         by_unit.setdefault(names.get(f.unit_code or "", UNKNOWN_UNIT), []).append(f)
     written: list[Path] = []
     root = (settings.feedback / period).resolve()
+    _remove_stale(root)
     for unit_name, files in sorted(by_unit.items()):
-        folder = root / safe_component(unit_name)
+        folder = _inside(root, root / safe_component(unit_name))
         for f in files:
-            target = folder / f"{safe_component(Path(f.file_name).stem)}_{f.sha256[:8]}_退回标注.xlsx"
+            name = f"{safe_component(Path(f.file_name).stem)}_{f.sha256[:8]}{ANNOTATED_SUFFIX}"
+            target = _inside(root, folder / name)
             if _annotate(archive_path(settings.archive, f.sha256), target, f):
                 written.append(target)
-        notice = folder / "退回通知.docx"
+        notice = folder / NOTICE_NAME
         _notice(notice, unit_name, period, files)
         written.append(notice)
     return written
+
+
+def _inside(root: Path, path: Path) -> Path:
+    """``path``, after making sure it lies under ``root`` (names come from clerks and the registry)."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root):
+        raise ValueError(f"feedback path {resolved} escapes {root}")
+    return resolved
+
+
+def _remove_stale(root: Path) -> None:
+    """Drop the feedback an earlier run of the month wrote: a problem fixed since gets no notice."""
+    if not root.is_dir():
+        return
+    for path in root.glob("*/*"):
+        ours = path.name == NOTICE_NAME or path.name.endswith(ANNOTATED_SUFFIX)
+        if ours and path.is_file() and not path.is_symlink():
+            path.unlink()

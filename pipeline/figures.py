@@ -1,8 +1,14 @@
 """The report's figures for a year, consolidated in SQL from the submissions in force.
 
-Each figure comes with what every unit contributes to it (plus a district-level adjustment row,
-unit ``*``, where a figure counts something once that several units report), so that the
-contributions always add up to the figure.
+Every figure is defined once, in ``FIGURE_DEFS``, by the fact rows that contribute to it: a SQL
+select giving, per contributing cell, its lineage (unit, submission, sheet, Excel row, column), what
+the row adds to its unit's contribution (``reported``) and what it adds to the figure (``counted``).
+Consolidation aggregates those rows in SQL; ``pipeline.provenance`` lists the same rows with their
+workbook and cell address; the monthly trend groups them by month.
+
+Each figure comes with what every unit contributes to it, plus a district-level adjustment row
+(unit ``*``) where a figure counts once something several units report, so that the contributions
+always add up to the figure.
 """
 
 from __future__ import annotations
@@ -10,15 +16,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pipeline.config import FIGURES_CSV
-from pipeline.forms import YES
+from pipeline.forms import CLOSED, YES
 from pipeline.warehouse import FACT_TABLES, figure, figure_contribution, submission
 
 ADJUSTMENT = "*"
@@ -49,13 +57,38 @@ def figure_specs() -> dict[str, FigureSpec]:
 
 
 LABELS_ZH = {
+    "legal_review_items": "区司法局审核区级文件、合同数",
+    "study_sessions": "区政府常务会议学法次数",
+    "legislative_research_meetings": "组织立法调研会场次",
+    "adviser_matters": "法律顾问参与处理涉法事项数",
+    "adviser_opinions": "法律顾问出具法律意见书数",
+    "adviser_contracts": "法律顾问审查修改项目合同数",
+    "adviser_meetings": "法律顾问参加会议次数",
+    "surveyed_enterprises": "排摸500人以上企业、商会、市场、重点行业数",
+    "enterprise_mediation_orgs": "成立调解组织并挂牌运作的企业等数",
+    "enterprise_health_checks": "出具法治体检报告的企业数",
+    "e_registration_rate": "企业登记全程电子化比例",
     "inspection_units": "制定检查任务的部门数",
     "inspection_tasks": "检查任务数",
     "inspection_entities": "抽取检查对象户数",
     "joint_inspections": "联合抽查次数",
+    "devolved_powers": "汇总审核区级下放事项数",
     "transfers_filed": "移送公安机关立案数",
     "exam_takers": "参加执法资格考试人数",
     "trained_officers": "参加公共法律知识专题培训人数",
+    "reconsideration_accepted": "受理行政复议案件数",
+    "reconsideration_closed": "行政复议结案数",
+    "reconsideration_suggestions": "制发行政复议建议书数",
+    "reconsideration_opinions": "制发行政复议意见书数",
+    "litigation_received": "收到行政诉讼案件数",
+    "litigation_closed": "行政诉讼结案数（含上年结转）",
+    "head_appearance_rate": "行政机关负责人出庭应诉率（连续三年最低）",
+    "family_mediation_studios": "新成立家事调解工作室数",
+    "legal_service_teams": "法律服务团队数",
+    "grids_covered": "法律服务团队进驻网格数",
+    "legal_aid_workers": "法律援助成功讨薪劳动者人数",
+    "legal_aid_wages_10k_yuan": "法律援助讨回劳动报酬（万元）",
+    "petition_risks": "及早发现和成功处置信访矛盾隐患数",
 }
 
 
@@ -78,114 +111,397 @@ def display(value: float, unit: str, approx: bool) -> str:
     return f"{shown}{unit}"
 
 
-def _year_bounds(year: int) -> tuple[str, str]:
-    return f"{year:04d}-01", f"{year:04d}-12"
+# --- contributing rows ------------------------------------------------------------------------
+
+#: flow: summed over the year's months; stock: each unit's last month of the year; distinct: units
+#: counted once; rate: 100 × Σcounted / Σbase; rate3: the lowest yearly rate of the last three years.
+Measure = Literal["flow", "stock", "distinct", "rate", "rate3"]
 
 
-def _in_force(table: sa.Table, year: int, *, through_year_end: bool = False) -> list[sa.ColumnElement]:
-    """Join conditions: rows of submissions in force in ``year`` (or in any month up to its end)."""
-    first, last = _year_bounds(year)
-    period = table.c.period <= last if through_year_end else table.c.period.between(first, last)
-    return [
-        submission.c.submission_id == table.c.submission_id,
-        submission.c.status == "loaded",
-        period,
-    ]
+@dataclass(frozen=True)
+class FigureDef:
+    """A figure, by the fact rows that contribute to it (see the module docstring)."""
+
+    code: str
+    form: str
+    measure: Measure
+    #: year → the contributing rows, with the columns ``ROW_COLUMNS`` names.
+    rows: Callable[[int], sa.Select]
+    #: Multiplies counted and reported values (yuan → 万元).
+    scale: float = 1.0
+    #: Why the figure differs from the sum of what units report, when it does.
+    adjustment_note: str | None = None
 
 
-def _inspection(conn: Connection, year: int) -> list[FigureResult]:
-    t = FACT_TABLES["inspection"]
-    joint = t.c.joint == YES
-    per_unit = conn.execute(
-        sa.select(
-            t.c.unit_code,
-            sa.func.count(),
-            sa.func.coalesce(sa.func.sum(t.c.entities_sampled), 0),
-            sa.func.coalesce(sa.func.sum(sa.case((joint, t.c.entities_sampled), else_=0)), 0),
-            sa.func.count(sa.case((joint, 1))),
-        )
-        .select_from(t).join(submission, sa.and_(*_in_force(t, year)))
-        .group_by(t.c.unit_code)
-    ).all()
-    per_joint = conn.execute(
-        sa.select(t.c.joint_id, sa.func.max(t.c.entities_sampled))
-        .select_from(t).join(submission, sa.and_(*_in_force(t, year)))
-        .where(joint)
-        .group_by(t.c.joint_id)
-    ).all()
-    units = FigureResult("inspection_units", len(per_unit), {u: 1 for u, *_ in per_unit})
-    tasks = FigureResult("inspection_tasks", sum(r[1] for r in per_unit), {u: n for u, n, *_ in per_unit})
-    reported_joint = sum(r[3] for r in per_unit)
-    counted_joint = sum(m or 0 for _, m in per_joint)
-    entities = FigureResult(
-        "inspection_entities",
-        sum(r[2] for r in per_unit) - reported_joint + counted_joint,
-        {u: e for u, _, e, *_ in per_unit},
+#: What every ``FigureDef.rows`` select yields, in this order.
+ROW_COLUMNS = (
+    "unit_code", "submission_id", "sheet", "excel_row", "period", "column_code", "cell_value",
+    "reported", "counted", "base", "activity_on", "year_of", "note",
+)
+
+
+def _first_last(year: int, years_back: int = 0) -> tuple[str, str]:
+    return f"{year - years_back:04d}-01", f"{year:04d}-12"
+
+
+def _facts(form: str, year: int, *, through_year_end: bool = False, years_back: int = 0,
+           where: sa.ColumnElement | None = None, extra: tuple = ()) -> sa.Subquery:
+    """Fact rows of submissions in force in ``year`` (or any month up to its end), with receipt time."""
+    t = FACT_TABLES[form]
+    first, last = _first_last(year, years_back)
+    period = t.c.period <= last if through_year_end else t.c.period.between(first, last)
+    query = (
+        sa.select(t, submission.c.received_at_utc, *extra)
+        .select_from(t)
+        .join(submission, sa.and_(submission.c.submission_id == t.c.submission_id, submission.c.status == "loaded"))
+        .where(period)
     )
-    joints = FigureResult("joint_inspections", len(per_joint), {u: j for u, *_, j in per_unit if j})
-    if reported_joint != counted_joint:
-        entities.contributions[ADJUSTMENT] = counted_joint - reported_joint
-        entities.notes[ADJUSTMENT] = "联合抽查各参与单位重复填报的检查对象只计一次（取最大户数）"
-    extra_rows = sum(joints.contributions.values()) - len(per_joint)
-    if extra_rows:
-        joints.contributions[ADJUSTMENT] = -extra_rows
-        joints.notes[ADJUSTMENT] = "同一联合抽查编号由多个单位填报，只计一次"
-    return [units, tasks, entities, joints]
+    if where is not None:
+        query = query.where(where)
+    return query.subquery()
 
 
-def _transfers(conn: Connection, year: int) -> list[FigureResult]:
-    t = FACT_TABLES["transfer"]
-    ranked = (
-        sa.select(
-            t.c.unit_code, t.c.police_decision, t.c.filed_on,
-            sa.func.row_number().over(
-                partition_by=(t.c.unit_code, t.c.transfer_id),
-                order_by=(t.c.period.desc(), submission.c.received_at_utc.desc(), t.c.excel_row.desc()),
-            ).label("rn"),
-        )
-        .select_from(t).join(submission, sa.and_(*_in_force(t, year, through_year_end=True)))
-        .subquery()
+def _latest(form: str, key: str, year: int) -> sa.Subquery:
+    """Registers: each case's latest report (by reporting month) up to the end of ``year``."""
+    t = FACT_TABLES[form]
+    rn = sa.func.row_number().over(
+        partition_by=(t.c.unit_code, t.c[key]),
+        order_by=(t.c.period.desc(), submission.c.received_at_utc.desc(), t.c.excel_row.desc()),
+    ).label("rn")
+    ranked = _facts(form, year, through_year_end=True, extra=(rn,))
+    return sa.select(ranked).where(ranked.c.rn == 1).subquery()
+
+
+def _year_end(form: str, column: str, year: int) -> sa.Subquery:
+    """Stocks: each unit's row of the last month of ``year`` it reported the column in."""
+    t = FACT_TABLES[form]
+    rn = sa.func.row_number().over(
+        partition_by=t.c.unit_code, order_by=(t.c.period.desc(), t.c.excel_row.desc()),
+    ).label("rn")
+    ranked = _facts(form, year, where=t.c[column].isnot(None), extra=(rn,))
+    return sa.select(ranked).where(ranked.c.rn == 1).subquery()
+
+
+def _text(value: str | None) -> sa.ColumnElement:
+    return sa.cast(sa.literal(value), sa.Text) if value is not None else sa.cast(sa.null(), sa.Text)
+
+
+def _cells(
+    src: sa.Subquery, column: str, *, reported: sa.ColumnElement | int | None = None,
+    counted: sa.ColumnElement | int | None = None, base: sa.ColumnElement | int | None = None,
+    activity_on: sa.ColumnElement | None = None, year_of: sa.ColumnElement | None = None,
+    note: sa.ColumnElement | None = None, where: sa.ColumnElement | None = None,
+) -> sa.Select:
+    """One contributing cell per row of ``src``: the ``column`` cell; by default its value counts."""
+    value = src.c[column]
+    reported = value if reported is None else reported
+    counted = reported if counted is None else counted
+
+    def number(x: sa.ColumnElement | int | None) -> sa.ColumnElement:
+        if x is None:
+            return sa.cast(sa.null(), sa.BigInteger)
+        return sa.cast(sa.literal(x), sa.BigInteger) if isinstance(x, int) else sa.cast(x, sa.BigInteger)
+
+    query = sa.select(
+        src.c.unit_code, src.c.submission_id, src.c.sheet, src.c.excel_row, src.c.period,
+        _text(column).label("column_code"),
+        sa.cast(value, sa.Text).label("cell_value"),
+        number(reported).label("reported"),
+        number(counted).label("counted"),
+        number(base).label("base"),
+        (activity_on if activity_on is not None else sa.cast(sa.null(), sa.Date)).label("activity_on"),
+        (year_of if year_of is not None else sa.cast(sa.null(), sa.Text)).label("year_of"),
+        (note if note is not None else _text(None)).label("note"),
+    ).select_from(src)
+    return query.where(where) if where is not None else query
+
+
+def _flow(form: str, column: str) -> Callable[[int], sa.Select]:
+    """A monthly flow: every month's cell that is not zero."""
+    def rows(year: int) -> sa.Select:
+        src = _facts(form, year)
+        return _cells(src, column, where=src.c[column] > 0)
+    return rows
+
+
+def _flows(form: str, *columns: str) -> Callable[[int], sa.Select]:
+    """Several flows added up into one figure (e.g. documents plus contracts reviewed)."""
+    def rows(year: int) -> sa.Select:
+        return sa.union_all(*(_flow(form, column)(year) for column in columns))  # type: ignore[return-value]
+    return rows
+
+
+def _stock(form: str, column: str) -> Callable[[int], sa.Select]:
+    """A stock: each unit's value in the last month of the year it reported."""
+    def rows(year: int) -> sa.Select:
+        src = _year_end(form, column, year)
+        return _cells(src, column, where=src.c[column] > 0, note=_text("年末数（本单位本年最后一次填报）"))
+    return rows
+
+
+def _inspection_units(year: int) -> sa.Select:
+    src = _facts("inspection", year)
+    first = sa.func.row_number().over(
+        partition_by=src.c.unit_code, order_by=(src.c.period, src.c.excel_row)) == 1
+    ranked = sa.select(src, sa.case((first, 1), else_=0).label("first_row")).subquery()
+    return _cells(
+        ranked, "task_id", reported=ranked.c.first_row, activity_on=ranked.c.completed_on,
+        note=sa.case((ranked.c.first_row == 1, _text("本部门本年第一项检查任务：计1个部门")),
+                     else_=_text("本部门的其他检查任务：部门不重复计")),
     )
-    rows = conn.execute(
-        sa.select(ranked.c.unit_code, sa.func.count())
-        .where(
-            ranked.c.rn == 1,
-            ranked.c.police_decision == "已立案",
-            ranked.c.filed_on.between(dt.date(year, 1, 1), dt.date(year, 12, 31)),
-        )
-        .group_by(ranked.c.unit_code)
-    ).all()
-    return [FigureResult("transfers_filed", sum(n for _, n in rows), dict(rows))]
 
 
-def _training(conn: Connection, year: int) -> list[FigureResult]:
-    t = FACT_TABLES["training"]
-    rows = conn.execute(
-        sa.select(
-            t.c.unit_code,
-            sa.func.coalesce(sa.func.sum(t.c.exam_takers), 0),
-            sa.func.coalesce(sa.func.sum(t.c.trained_officers), 0),
+def _inspection_tasks(year: int) -> sa.Select:
+    src = _facts("inspection", year)
+    return _cells(src, "task_id", reported=1, activity_on=src.c.completed_on)
+
+
+def _inspection_entities(year: int) -> sa.Select:
+    src = _facts("inspection", year)
+    joint = src.c.joint == YES
+    # Of the rows of one joint inspection, the one with the most entities counts them all.
+    rank = sa.func.row_number().over(
+        partition_by=src.c.joint_id,
+        order_by=(src.c.entities_sampled.desc(), src.c.unit_code, src.c.period, src.c.excel_row),
+    )
+    ranked = sa.select(src, sa.case((joint, rank), else_=1).label("joint_rank")).subquery()
+    counted_row = sa.or_(ranked.c.joint != YES, ranked.c.joint_rank == 1)
+    return _cells(
+        ranked, "entities_sampled",
+        counted=sa.case((counted_row, ranked.c.entities_sampled), else_=0),
+        activity_on=ranked.c.completed_on,
+        note=sa.case(
+            (ranked.c.joint != YES, _text(None)),
+            (ranked.c.joint_rank == 1, _text("联合抽查：各参与单位中户数最多的一行，计入一次")),
+            else_=_text("联合抽查：其他参与单位重复填报，不重复计"),
+        ),
+    )
+
+
+def _joint_inspections(year: int) -> sa.Select:
+    src = _facts("inspection", year, where=FACT_TABLES["inspection"].c.joint == YES)
+    first = sa.func.row_number().over(
+        partition_by=src.c.joint_id, order_by=(src.c.unit_code, src.c.period, src.c.excel_row)) == 1
+    ranked = sa.select(src, sa.case((first, 1), else_=0).label("first_row")).subquery()
+    return _cells(
+        ranked, "joint_id", reported=1, counted=ranked.c.first_row, activity_on=ranked.c.completed_on,
+        note=sa.case((ranked.c.first_row == 1, _text("同一联合抽查编号计一次")),
+                     else_=_text("同一联合抽查编号的其他参与单位，不重复计")),
+    )
+
+
+def _in_year(column: sa.ColumnElement, year: int) -> sa.ColumnElement:
+    return column.between(dt.date(year, 1, 1), dt.date(year, 12, 31))
+
+
+def _transfers_filed(year: int) -> sa.Select:
+    src = _latest("transfer", "transfer_id", year)
+    return _cells(
+        src, "police_decision", reported=1, activity_on=src.c.filed_on,
+        where=sa.and_(src.c.police_decision == "已立案", _in_year(src.c.filed_on, year)),
+        note=_text("该案最近一次填报为已立案，立案日期在本年"),
+    )
+
+
+def _register_count(form: str, key: str, column: str, date_column: str, *, closed: bool,
+                    note: str, carried_note: str | None = None, opened_column: str | None = None
+                    ) -> Callable[[int], sa.Select]:
+    """Registers: cases whose latest report dates ``date_column`` in the year (and, if asked, closed)."""
+    def rows(year: int) -> sa.Select:
+        src = _latest(form, key, year)
+        condition = _in_year(src.c[date_column], year)
+        if closed:
+            condition = sa.and_(src.c.status == CLOSED, condition)
+        text = _text(note)
+        if carried_note and opened_column:
+            text = sa.case((src.c[opened_column] < dt.date(year, 1, 1), _text(carried_note)), else_=_text(note))
+        return _cells(src, column, reported=1, activity_on=src.c[date_column], where=condition, note=text)
+    return rows
+
+
+def _letters(column: str) -> Callable[[int], sa.Select]:
+    """Letters issued with the decisions of the cases closed in the year."""
+    def rows(year: int) -> sa.Select:
+        src = _latest("reconsideration", "case_id", year)
+        return _cells(
+            src, column, activity_on=src.c.closed_on,
+            where=sa.and_(src.c.status == CLOSED, _in_year(src.c.closed_on, year), src.c[column] > 0),
+            note=_text("随本年结案制发"),
         )
-        .select_from(t).join(submission, sa.and_(*_in_force(t, year)))
-        .group_by(t.c.unit_code)
-    ).all()
-    return [
-        FigureResult("exam_takers", sum(r[1] for r in rows), {u: e for u, e, _ in rows if e}),
-        FigureResult("trained_officers", sum(r[2] for r in rows), {u: n for u, _, n in rows if n}),
+    return rows
+
+
+def _head_appearance(year: int) -> sa.Select:
+    t = FACT_TABLES["litigation"]
+    src = _facts("litigation", year, years_back=2, where=t.c.hearing_held == YES)
+    appeared = src.c.head_appeared == YES
+    return _cells(
+        src, "head_appeared", reported=sa.case((appeared, 1), else_=0), base=1,
+        activity_on=src.c.hearing_on, year_of=sa.func.substr(src.c.period, 1, 4),
+        note=sa.case((appeared, _text("开庭，负责人出庭")), else_=_text("开庭，负责人未出庭")),
+    )
+
+
+def _e_registration(year: int) -> sa.Select:
+    src = _facts("general", year)
+    online = _cells(src, "registrations_online", base=0, where=src.c.registrations_total > 0,
+                    note=_text("分子：全程电子化登记数"))
+    total = _cells(src, "registrations_total", reported=0, base=src.c.registrations_total,
+                   where=src.c.registrations_total > 0, note=_text("分母：企业登记总数"))
+    return sa.union_all(online, total)  # type: ignore[return-value]
+
+
+_JOINT_ENTITIES = "联合抽查各参与单位重复填报的检查对象只计一次（取最大户数）"
+_JOINT_ONCE = "同一联合抽查编号由多个单位填报，只计一次"
+
+FIGURE_DEFS: dict[str, FigureDef] = {d.code: d for d in (
+    FigureDef("legal_review_items", "legality_review", "flow",
+              _flows("legality_review", "documents_reviewed", "contracts_reviewed")),
+    FigureDef("study_sessions", "general", "flow", _flow("general", "study_sessions")),
+    FigureDef("legislative_research_meetings", "legality_review", "flow",
+              _flow("legality_review", "research_meetings")),
+    FigureDef("adviser_matters", "legal_adviser", "flow", _flow("legal_adviser", "matters_handled")),
+    FigureDef("adviser_opinions", "legal_adviser", "flow", _flow("legal_adviser", "opinions_issued")),
+    FigureDef("adviser_contracts", "legal_adviser", "flow", _flow("legal_adviser", "contracts_reviewed")),
+    FigureDef("adviser_meetings", "legal_adviser", "flow", _flow("legal_adviser", "meetings_attended")),
+    FigureDef("surveyed_enterprises", "mediation", "stock", _stock("mediation", "surveyed_enterprises")),
+    FigureDef("enterprise_mediation_orgs", "mediation", "stock", _stock("mediation", "enterprise_mediation_orgs")),
+    FigureDef("enterprise_health_checks", "mediation", "flow", _flow("mediation", "health_check_reports")),
+    FigureDef("e_registration_rate", "general", "rate", _e_registration),
+    FigureDef("inspection_units", "inspection", "distinct", _inspection_units),
+    FigureDef("inspection_tasks", "inspection", "flow", _inspection_tasks),
+    FigureDef("inspection_entities", "inspection", "flow", _inspection_entities, adjustment_note=_JOINT_ENTITIES),
+    FigureDef("joint_inspections", "inspection", "flow", _joint_inspections, adjustment_note=_JOINT_ONCE),
+    FigureDef("devolved_powers", "general", "stock", _stock("general", "devolved_powers")),
+    FigureDef("transfers_filed", "transfer", "flow", _transfers_filed),
+    FigureDef("exam_takers", "training", "flow", _flow("training", "exam_takers")),
+    FigureDef("trained_officers", "training", "flow", _flow("training", "trained_officers")),
+    FigureDef("reconsideration_accepted", "reconsideration", "flow", _register_count(
+        "reconsideration", "case_id", "accepted_on", "accepted_on", closed=False, note="受理日期在本年")),
+    FigureDef("reconsideration_closed", "reconsideration", "flow", _register_count(
+        "reconsideration", "case_id", "closed_on", "closed_on", closed=True,
+        note="最近一次填报为已结案，结案日期在本年", carried_note="上年受理、本年结案", opened_column="accepted_on")),
+    FigureDef("reconsideration_suggestions", "reconsideration", "flow", _letters("suggestion_letters")),
+    FigureDef("reconsideration_opinions", "reconsideration", "flow", _letters("opinion_letters")),
+    FigureDef("litigation_received", "litigation", "flow", _register_count(
+        "litigation", "case_id", "received_on", "received_on", closed=False, note="收案日期在本年")),
+    FigureDef("litigation_closed", "litigation", "flow", _register_count(
+        "litigation", "case_id", "closed_on", "closed_on", closed=True,
+        note="最近一次填报为已结案，结案日期在本年", carried_note="上年结转、本年结案", opened_column="received_on")),
+    FigureDef("head_appearance_rate", "litigation", "rate3", _head_appearance),
+    FigureDef("family_mediation_studios", "mediation", "flow", _flow("mediation", "family_studios_new")),
+    FigureDef("legal_service_teams", "mediation", "stock", _stock("mediation", "service_teams")),
+    FigureDef("grids_covered", "mediation", "stock", _stock("mediation", "grids_covered")),
+    FigureDef("legal_aid_workers", "legal_aid", "flow", _flow("legal_aid", "workers_helped")),
+    FigureDef("legal_aid_wages_10k_yuan", "legal_aid", "flow", _flow("legal_aid", "wages_recovered_yuan"),
+              scale=1 / 10000),
+    FigureDef("petition_risks", "petition", "flow", _flow("petition", "risks_resolved")),
+)}
+
+#: Forms whose figures read reports of any month up to the year's end (registers: a case's latest
+#: report counts, whenever it was made), and how many years back a form's figures look.
+THROUGH_YEAR_END = frozenset({"transfer", "reconsideration", "litigation"})
+YEARS_BACK = {"litigation": 2}
+
+
+def _num(value: object) -> float:
+    return float(value or 0)
+
+
+def _rate3(code: str, per_unit_year: list[tuple[str, str, float, float]], year: int) -> FigureResult:
+    """The lowest yearly rate of ``year`` and the two years before; contributions from that year."""
+    by_year: dict[int, tuple[float, float]] = {}
+    for _, y, counted, base in per_unit_year:
+        c, b = by_year.get(int(y), (0.0, 0.0))
+        by_year[int(y)] = (c + counted, b + base)
+    years = range(year - 2, year + 1)
+    rates = {y: 100 * by_year[y][0] / by_year[y][1] for y in years if by_year.get(y, (0, 0))[1]}
+    parts = [
+        f"{y}年：开庭{int(by_year[y][1])}次，负责人出庭{int(by_year[y][0])}次（{rates[y]:.4g}%）" if y in rates
+        else f"{y}年：无开庭记录" for y in years
     ]
+    if not rates:
+        return FigureResult(code, 0.0, {ADJUSTMENT: 0.0}, {ADJUSTMENT: "；".join(parts) + "；无法计算"})
+    lowest = min(rates.values())
+    at = max(y for y, r in rates.items() if r == lowest)
+    result = FigureResult(code, lowest)
+    for unit, y, counted, _ in per_unit_year:
+        if int(y) == at and counted:
+            result.contributions[unit] = result.contributions.get(unit, 0.0) + 100 * counted / by_year[at][1]
+    result.contributions[ADJUSTMENT] = 0.0
+    suffix = "；取三年中最低的一年" if len(rates) == 3 else "；不足三年，取有记录年份中最低的一年"
+    result.notes[ADJUSTMENT] = "；".join(parts) + suffix + f"（{at}年）"
+    return result
+
+
+def evaluate(conn: Connection, code: str, year: int) -> FigureResult:
+    """One figure for ``year``: SQL aggregates over its contributing rows."""
+    fdef = FIGURE_DEFS[code]
+    rows = fdef.rows(year).subquery()
+    if fdef.measure == "rate3":
+        grouped = conn.execute(
+            sa.select(rows.c.unit_code, rows.c.year_of, sa.func.sum(rows.c.counted), sa.func.sum(rows.c.base))
+            .group_by(rows.c.unit_code, rows.c.year_of)
+            .order_by(rows.c.unit_code, rows.c.year_of)
+        ).all()
+        return _rate3(code, [(u, y, _num(c), _num(b)) for u, y, c, b in grouped], year)
+    per_unit = [
+        (u, _num(r), _num(c), _num(b)) for u, r, c, b in conn.execute(
+            sa.select(rows.c.unit_code, sa.func.sum(rows.c.reported), sa.func.sum(rows.c.counted),
+                      sa.func.sum(rows.c.base))
+            .group_by(rows.c.unit_code).order_by(rows.c.unit_code)
+        ).all()
+    ]
+    if fdef.measure == "rate":
+        base = sum(b for *_, b in per_unit)
+        if not base:
+            return FigureResult(code, 0.0)
+        return FigureResult(
+            code, 100 * sum(c for _, _, c, _ in per_unit) / base,
+            {u: 100 * r / base for u, r, _, _ in per_unit if r},
+        )
+    reported = sum(r for _, r, _, _ in per_unit)
+    counted = sum(c for _, _, c, _ in per_unit)
+    result = FigureResult(code, counted * fdef.scale, {u: r * fdef.scale for u, r, _, _ in per_unit if r})
+    if counted != reported:
+        result.contributions[ADJUSTMENT] = (counted - reported) * fdef.scale
+        result.notes[ADJUSTMENT] = fdef.adjustment_note or "同一事项由多个单位填报，只计一次"
+    return result
+
+
+def monthly_values(conn: Connection, code: str, year: int) -> dict[str, float]:
+    """``YYYY-MM`` → what the figure's contributing rows of that month add up to (flows)."""
+    rows = FIGURE_DEFS[code].rows(year).subquery()
+    out: dict[str, float] = {f"{year:04d}-{m:02d}": 0.0 for m in range(1, 13)}
+    for period, day, counted in conn.execute(
+        sa.select(rows.c.period, rows.c.activity_on, sa.func.sum(rows.c.counted))
+        .group_by(rows.c.period, rows.c.activity_on)
+    ).all():
+        month = f"{day.year:04d}-{day.month:02d}" if day is not None else period
+        if month in out:
+            out[month] += _num(counted) * FIGURE_DEFS[code].scale
+    return out
+
+
+def _consolidate_form(form: str, conn: Connection, year: int) -> list[FigureResult]:
+    return [evaluate(conn, code, year) for code, d in FIGURE_DEFS.items() if d.form == form]
 
 
 #: Form code → the function that consolidates its figures.
 CONSOLIDATORS: dict[str, Callable[[Connection, int], list[FigureResult]]] = {
-    "inspection": _inspection,
-    "transfer": _transfers,
-    "training": _training,
+    form: partial(_consolidate_form, form) for form in dict.fromkeys(d.form for d in FIGURE_DEFS.values())
 }
-SOURCE_FORM = {"行政检查": "inspection", "案件移送": "transfer", "执法培训": "training"}
+#: The figure list's ``return`` column → form code.
+SOURCE_FORM = {
+    "行政检查": "inspection", "案件移送": "transfer", "执法培训": "training", "合法性审查": "legality_review",
+    "学法": "general", "营商环境": "general", "综合执法改革": "general", "法律顾问": "legal_adviser",
+    "调解与法律服务": "mediation", "行政复议": "reconsideration", "行政应诉": "litigation",
+    "法律援助": "legal_aid", "信访": "petition",
+}
 
 
 def _form_stats(conn: Connection, form_code: str, year: int) -> tuple[int, dt.datetime | None]:
-    first, last = _year_bounds(year)
+    first, last = _first_last(year, YEARS_BACK.get(form_code, 0))
     count, as_of = conn.execute(
         sa.select(sa.func.count(), sa.func.max(submission.c.received_at_utc)).where(
             submission.c.form_code == form_code,
@@ -241,3 +557,18 @@ def stored_contributions(engine: Engine, year: int) -> list[dict]:
             sa.select(figure_contribution).where(figure_contribution.c.year == year)
             .order_by(figure_contribution.c.code, figure_contribution.c.unit_code)
         )]
+
+
+def monthly_trends(engine: Engine, year: int) -> dict[str, dict[str, float]]:
+    """Figure code → month → value, for every flow figure of ``year``."""
+    with engine.connect() as conn:
+        return {code: monthly_values(conn, code, year) for code, d in FIGURE_DEFS.items() if d.measure == "flow"}
+
+
+def by_section(codes: list[str]) -> dict[str, list[str]]:
+    """Report section (一 … 六) → its figure codes, in report order."""
+    specs = figure_specs()
+    out: dict[str, list[str]] = defaultdict(list)
+    for code in codes:
+        out[specs[code].section].append(code)
+    return dict(out)

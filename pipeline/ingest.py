@@ -16,9 +16,10 @@ from pipeline.archive import InboxFile, archive_file, list_inbox
 from pipeline.completeness import refresh_completeness
 from pipeline.config import Settings
 from pipeline.forms import FORMS, Form
-from pipeline.parse import ParsedSheet, ParsedWorkbook, parse_workbook
+from pipeline.parse import ParsedSheet, ParsedWorkbook, column_letter, parse_workbook
 from pipeline.periods import month_bounds, validate_period
 from pipeline.problems import Problem, show_value
+from pipeline.problems_report import resent_warnings
 from pipeline.reader import WorkbookReader, default_reader
 from pipeline.safety import InputRefused, check_workbook_bytes
 from pipeline.warehouse import FileLoad, SubmissionLoad, ensure_schema, load_month, make_engine
@@ -200,7 +201,11 @@ def build_loads(
                 "status": "quarantined" if quarantined else "loaded", "is_nil": sheet.is_nil,
                 "row_count": len(sheet.rows), "error_count": len(errors),
                 "warning_count": len(sheet.problems) - len(errors),
-            }, facts=facts))
+            }, facts=facts, columns=[
+                {"submission_id": sub_id, "column_code": code, "column_letter": column_letter(index),
+                 "header_row": sheet.header_row}
+                for code, index in sorted(sheet.columns.items())
+            ] if sheet.header_row else []))
             if quarantined:
                 report.quarantined += 1
             else:
@@ -223,6 +228,7 @@ def build_loads(
             report.refused_files.append((info.name, described))
         elif problems:
             report.warnings.append((info.name, described))
+    report.warnings.extend(resent_warnings(loads))
     return loads, report
 
 

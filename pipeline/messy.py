@@ -147,7 +147,7 @@ def header_block_variants(ws: Worksheet, lay: Layout, rng: random.Random) -> Non
     year, month = (int(x) for x in str(period_cell.value).split("：", 1)[1].rstrip("月").split("年"))
     period = rng.choice([f"{year}年{month}月", f"{year}-{month:02d}", f"{year}.{month:02d}", f"{year}/{month}",
                          f"{year}年{month}月份", f" {year} 年 {month} 月", dt.datetime(year, month, 1)])
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 or period_cell.column <= 2:
         unit_cell.value = f"{UNIT_LABEL}（盖章）：{alias}" if rng.random() < 0.3 else f"{UNIT_LABEL}：  {alias}"
     else:
         unit_cell.value = f"{UNIT_LABEL}："
@@ -204,8 +204,9 @@ def total_row(ws: Worksheet, lay: Layout, rng: random.Random) -> None:
         return  # an aggregate form is one row of counts: no column to write 合计 in
     r = lay.last_row + 1
     ws.insert_rows(r)
-    first = min(lay.cols.values())
-    ws.cell(r, first if rng.random() < 0.5 else 1, rng.choice(["合计", "合  计", "合计："]))
+    numeric = {lay.cols[c.code] for c in lay.form.numeric_columns}
+    label_cols = [c for c in range(1, lay.width + 2) if c not in numeric]
+    ws.cell(r, rng.choice(label_cols[:2]), rng.choice(["合计", "合  计", "合计："]))
     for col in lay.form.numeric_columns:
         values = [ws.cell(x, lay.cols[col.code]).value for x in range(lay.first_row, lay.last_row + 1)]
         total = sum(_as_int(v) for v in values if v is not None)
@@ -373,9 +374,11 @@ def _set_mtime(path: Path, when: dt.datetime) -> None:
 
 
 def _broken(source: Path, target: Path) -> Path:
-    """A correction of ``source`` with three mistakes a clerk makes, all in the 行政检查 sheet."""
+    """A correction of ``source``'s 行政检查 alone, with three mistakes a clerk makes in it."""
     wb = load_workbook(source)
     ws = wb[FORMS["inspection"].sheet]
+    for other in [s for s in wb.worksheets if s is not ws]:
+        wb.remove(other)
     lay = layout_of(ws)
     date_col = lay.cols["completed_on"]
     ws.cell(lay.first_row, date_col).value = "2020-12-32"
@@ -393,9 +396,9 @@ def write_messy_month(year: int, inbox: Path, month: int = 12) -> list[Path]:
     """Make ``inbox/<year>-<month>`` (already written by ``write_sample_year``) look as clerks send it.
 
     Six units' clean workbooks are replaced by messy ones of the same meaning, one unit resends its
-    return a day later in a messy form (the later one is in force, with the same rows), and one unit
-    sends a broken correction a day later, which is refused (its earlier valid return stays in force).
-    The year's figures do not change. Returns the files written.
+    workbook a day later in a messy form (the later one is in force, with the same rows), and one
+    unit sends a correction of its 行政检查 a day later that is broken and refused (its earlier valid
+    return stays in force). The year's figures do not change. Returns the files written.
     """
     from pipeline.sample import received_at, return_path
 

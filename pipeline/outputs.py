@@ -12,6 +12,7 @@ from pipeline.registry import units
 
 if TYPE_CHECKING:
     from pipeline.completeness import YearCompleteness
+    from pipeline.provenance import SourceCell
     from pipeline.publish import Comparison
 
 FIGURE_COLUMNS = (
@@ -75,55 +76,48 @@ def figures_table(figures: list[dict]) -> str:
 def write_outputs(
     year: int, figures: list[dict], contributions: list[dict], out_root: Path, *,
     completeness: YearCompleteness | None = None, comparison: Comparison | None = None,
+    provenance: dict[str, list[SourceCell]] | None = None, trends: dict[str, dict[str, float]] | None = None,
 ) -> Path:
     """Write ``<out_root>/<year>/figures.csv`` and ``figures.xlsx``; return the folder.
 
-    ``completeness`` adds the sheet 报送情况; ``comparison`` (with a published version) 与已发布版本比较.
+    ``completeness`` adds the sheet 报送情况; ``comparison`` (with a published version) 与已发布版本比较;
+    ``provenance`` (figure code → source cells) lists each figure's cells on its sheet; ``trends``
+    (figure code → month → value) adds 月度趋势 with a chart per flow figure.
     """
     folder = out_root / str(year)
     folder.mkdir(parents=True, exist_ok=True)
     # BOM: Excel opens a UTF-8 CSV with Chinese headers correctly only with it.
     (folder / "figures.csv").write_text(figures_csv(figures), encoding="utf-8-sig")
-    _write_xlsx(folder / "figures.xlsx", year, figures, contributions, completeness, comparison)
+    _write_xlsx(folder / "figures.xlsx", year, figures, contributions, completeness, comparison,
+                provenance=provenance, trends=trends)
     return folder
 
 
 def _write_xlsx(
     path: Path, year: int, figures: list[dict], contributions: list[dict],
-    completeness: YearCompleteness | None = None, comparison: Comparison | None = None,
+    completeness: YearCompleteness | None = None, comparison: Comparison | None = None, *,
+    provenance: dict[str, list[SourceCell]] | None = None, trends: dict[str, dict[str, float]] | None = None,
 ) -> None:
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.styles import Font, PatternFill
+
+    from pipeline import author_sheets
 
     names = {u.code: u.name for u in units()}
-    thin = Side(style="thin", color="999999")
-    border = Border(left=thin, right=thin, top=thin, bottom=thin)
     head_fill = PatternFill("solid", fgColor="DDEBF7")
     wb = Workbook()
     ws = wb.active
     ws.title = "指标"
-    ws.append([f"{year}年法治政府建设年度报告统计指标"])
-    ws["A1"].font = Font(bold=True, size=14)
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(FIGURE_COLUMNS))
-    ws.append([zh for _, zh in FIGURE_COLUMNS])
-    for f in figures:
-        ws.append([neutralise(_number(f[k]) if k == "value" else f[k]) for k, _ in FIGURE_COLUMNS])
-    for row in ws.iter_rows(min_row=2, max_row=ws.max_row):
-        for cell in row:
-            cell.border = border
-            if cell.row == 2:
-                cell.font = Font(bold=True)
-                cell.fill = head_fill
-                cell.alignment = Alignment(horizontal="center")
-    for col, width in zip("ABCDEFGH", (26, 30, 10, 6, 16, 6, 20, 10), strict=True):
+    author_sheets.write_figure_table(
+        ws, year, figures, FIGURE_COLUMNS, lambda f, k: neutralise(_number(f[k]) if k == "value" else f[k]))
+    for col, width in zip("ABCDEFGH", (28, 42, 10, 6, 16, 6, 20, 10), strict=True):
         ws.column_dimensions[col].width = width
-    ws.freeze_panes = "A3"
     by_code: dict[str, list[dict]] = {}
     for c in contributions:
         by_code.setdefault(c["code"], []).append(c)
     for f in figures:
         sheet = wb.create_sheet(f["code"][:31])
-        sheet.append([f"{f['label_zh']}：{f['display_zh']}（按单位）"])
+        sheet.append([neutralise(f"{f['label_zh']}：{f['display_zh']}（按单位）")])
         sheet["A1"].font = Font(bold=True)
         sheet.append(["单位代码", "单位名称", "贡献数值", "说明"])
         for cell in sheet[2]:
@@ -137,6 +131,11 @@ def _write_xlsx(
         sheet.cell(sheet.max_row, 1).font = Font(bold=True)
         for col, width in zip("ABCD", (10, 34, 12, 50), strict=True):
             sheet.column_dimensions[col].width = width
+        if provenance is not None and f["code"] in provenance:
+            author_sheets.write_provenance(sheet, provenance[f["code"]], sheet.max_row + 2, neutralise)
+        author_sheets.print_ready(sheet, title_rows="1:2", landscape=True, title=f"{year}年 {f['label_zh']}")
+    if trends:
+        author_sheets.write_trends(wb, year, figures, trends, index=1)
     if completeness is not None:
         from pipeline.completeness import write_sheet
 
@@ -145,4 +144,14 @@ def _write_xlsx(
         from pipeline.publish import write_changes_sheet
 
         write_changes_sheet(wb, comparison, index=1)
+    for other in wb.worksheets:
+        if not other.page_setup.paperSize:
+            author_sheets.print_ready(other, landscape=True, title=f"{year}年 {other.title}")
+    author_sheets.write_cover(wb, year, figures, completeness=completeness, comparison=comparison, sheet_notes=[
+        ("指标", "全部指标，按报告的六个部分排列：数值、报告表述、数据截至时间、报送份数"),
+        *((("报送情况", "各单位各月报表是否按时报送"),) if completeness is not None else ()),
+        *((("与已发布版本比较", "已发布版本之后变化的指标及原因"),) if comparison is not None else ()),
+        *(((author_sheets.TREND_SHEET, "流量指标逐月数值和趋势图"),) if trends else ()),
+        ("各指标工作表", "以指标代码命名：各单位贡献、全区调整，以及来源单元格（文件SHA-256、工作表、单元格）"),
+    ])
     wb.save(path)

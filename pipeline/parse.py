@@ -109,6 +109,11 @@ _BLOCK_RE = {
 }
 
 
+def _is_block_label(text: str) -> bool:
+    compact = "".join(fold(text).split())
+    return compact.startswith((UNIT_LABEL, PERIOD_LABEL, "填报日期"))
+
+
 def _header_block(rows: list[tuple[object, ...]], above: int) -> dict[str, tuple[object, str]]:
     """Label → (value, cell) for 填报单位 and 报告期 in the rows above the header row."""
     found: dict[str, tuple[object, str]] = {}
@@ -129,7 +134,10 @@ def _header_block(rows: list[tuple[object, ...]], above: int) -> dict[str, tuple
                 # Label alone in its cell: the value is the next non-empty cell to its right.
                 for c2 in range(c + 1, len(row) + 1):
                     if not is_blank(row[c2 - 1]):
-                        found[label] = (unquote(row[c2 - 1]), f"{column_letter(c2)}{r}")
+                        neighbour = unquote(row[c2 - 1])
+                        # The next label (``报告期：``) is not this label's value: the value is missing.
+                        if not (isinstance(neighbour, str) and _is_block_label(neighbour)):
+                            found[label] = (neighbour, f"{column_letter(c2)}{r}")
                         break
     return found
 
@@ -143,11 +151,21 @@ def _is_footer(row: tuple[object, ...]) -> bool:
     return False
 
 
+_TOTAL_LABELS = (TOTAL_LABEL, "总计", "合计数")
+
+
 def _is_total(row: tuple[object, ...]) -> bool:
-    for value in row:
-        if not is_blank(value):
-            return isinstance(value, str) and normalise_label(value) in (TOTAL_LABEL, "总计", "合计数")
-    return False
+    """A row saying 合计 (or 总计) in some cell, with nothing else in it but numbers."""
+    texts = [v for v in row if isinstance(v, str) and not is_blank(v) and not _is_count(v)]
+    return len(texts) == 1 and normalise_label(texts[0]) in _TOTAL_LABELS
+
+
+def _is_count(text: str) -> bool:
+    try:
+        COERCERS["int"](text)
+    except CoercionError:
+        return False
+    return True
 
 
 def _is_nil_marker(value: object) -> bool:

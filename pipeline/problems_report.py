@@ -10,10 +10,11 @@ from sqlalchemy.engine import Engine
 
 from pipeline.completeness import missing_line
 from pipeline.config import Settings
+from pipeline.forms import FORMS
 from pipeline.periods import validate_period
 from pipeline.problems import Problem
 from pipeline.registry import units
-from pipeline.warehouse import ensure_schema, make_engine, problem, return_file, submission
+from pipeline.warehouse import FileLoad, ensure_schema, make_engine, problem, return_file, submission
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,76 @@ def format_open_problems(period: str, files: list[OpenFile]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class Resent:
+    """A unit that sent more than one valid workbook in a month: the latest received is in force."""
+
+    unit_code: str | None
+    in_force: str
+    superseded: list[str]
+    forms: list[str]
+
+    def describe_zh(self) -> str:
+        forms = "、".join(FORMS[f].sheet if f in FORMS else f for f in self.forms)
+        older = "”“".join(self.superseded)
+        return f"本月收到该单位多份工作簿（{forms}）：以最后收到的“{self.in_force}”为准，“{older}”已被取代"
+
+
+def _resent(rows: list[tuple[str | None, str, str, str]]) -> list[Resent]:
+    """From (unit, form, submission id, file name) in supersession order (receipt, file name, id)."""
+    by_key: dict[tuple[str | None, str], list[str]] = {}
+    for unit, form, _, name in rows:
+        names = by_key.setdefault((unit, form), [])
+        if name in names:
+            names.remove(name)
+        names.append(name)
+    merged: dict[tuple[str | None, str, tuple[str, ...]], list[str]] = {}
+    for (unit, form), names in by_key.items():
+        if len(names) > 1:
+            merged.setdefault((unit, names[-1], tuple(names[:-1])), []).append(form)
+    return [Resent(unit, latest, list(older), forms) for (unit, latest, older), forms in merged.items()]
+
+
+def resent_warnings(loads: list[FileLoad]) -> list[tuple[str, list[str]]]:
+    """For the month report: (in-force file, message) for every unit that sent several valid workbooks."""
+    subs = sorted(
+        (s.row for f in loads for s in f.submissions if s.row["status"] != "quarantined"),
+        key=lambda r: (r["received_at_utc"], r["file_name"], r["submission_id"]),
+    )
+    found = _resent([(r["unit_code"], r["form_code"], r["submission_id"], r["file_name"]) for r in subs])
+    return [(r.in_force, [r.describe_zh()]) for r in found]
+
+
+def resent_returns(engine: Engine, period: str) -> list[Resent]:
+    """Units of ``period`` with more than one valid workbook, read back from the warehouse."""
+    validate_period(period)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(submission.c.unit_code, submission.c.form_code, submission.c.submission_id,
+                      submission.c.file_name)
+            .where(submission.c.period == period, submission.c.status != "quarantined")
+            .order_by(submission.c.received_at_utc, submission.c.file_name, submission.c.submission_id)
+        ).all()
+    return _resent([tuple(r) for r in rows])
+
+
+def month_problems_text(engine: Engine, period: str) -> str:
+    """What ``python -m pipeline problems`` prints and the monthly DAG's log ends with."""
+    text = format_open_problems(period, open_problems(engine, period))
+    resent = resent_returns(engine, period)
+    if resent:
+        names = {u.code: u.name for u in units()}
+        lines = [f"{period}: {len(resent)} unit(s) sent more than one valid workbook (the latest received is in force)"]
+        lines.extend(f"- [{names.get(r.unit_code or '', '未识别单位')}] {r.describe_zh()}" for r in resent)
+        text += "\n" + "\n".join(lines)
+    return text
+
+
 def log_month_summary(period: str, settings: Settings, summary: dict, feedback: list[str]) -> str:
     """Log the month's totals, its open problems, the units still missing and the feedback files written."""
     engine = make_engine(settings.warehouse_url)
     ensure_schema(engine)
-    text = format_open_problems(period, open_problems(engine, period))
+    text = month_problems_text(engine, period)
     log.info(
         "%s: %s files, %s returns loaded (%s nil), %s quarantined",
         period, summary.get("files"), summary.get("loaded"), summary.get("nil_returns"), summary.get("quarantined"),

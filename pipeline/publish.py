@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from pipeline.figures import CONSOLIDATORS, LABELS_ZH, SOURCE_FORM, display, figure_specs
+from pipeline.figures import (
+    CONSOLIDATORS,
+    FIGURE_DEFS,
+    LABELS_ZH,
+    SOURCE_FORM,
+    THROUGH_YEAR_END,
+    YEARS_BACK,
+    display,
+    figure_specs,
+)
 from pipeline.forms import FORMS
 from pipeline.outputs import neutralise
 from pipeline.registry import units
@@ -25,9 +34,6 @@ from pipeline.warehouse import figure, publication, publication_submission, publ
 
 log = logging.getLogger(__name__)
 
-#: Forms whose figures read every month up to the year's end, not only the year's months:
-#: 案件移送 is a register (figures._transfers), so an earlier year's report of a case counts too.
-THROUGH_YEAR_END = frozenset({"transfer"})
 _SUB_COLUMNS = ("submission_id", "unit_code", "form_code", "period", "sha256", "file_name", "received_at_utc")
 
 
@@ -48,16 +54,21 @@ class Publication:
 
 
 def feeding_submissions(conn: Connection, year: int) -> list[dict]:
-    """The submissions in force that ``year``'s figures are consolidated from."""
+    """The submissions in force that ``year``'s figures are consolidated from.
+
+    The year's months; for registers (``figures.THROUGH_YEAR_END``) every month up to the year's end,
+    and for forms whose figures look back (``figures.YEARS_BACK``) the earlier years they read.
+    """
     first, last = f"{year:04d}-01", f"{year:04d}-12"
+    reads = [submission.c.period.between(first, last)]
+    reads += [sa.and_(submission.c.form_code == form, submission.c.period <= last)
+              for form in sorted(THROUGH_YEAR_END)]
+    reads += [sa.and_(submission.c.form_code == form, submission.c.period.between(f"{year - back:04d}-01", last))
+              for form, back in sorted(YEARS_BACK.items())]
     rows = conn.execute(
-        sa.select(*(submission.c[c] for c in _SUB_COLUMNS)).where(
-            submission.c.status == "loaded",
-            sa.or_(
-                submission.c.period.between(first, last),
-                sa.and_(submission.c.form_code.in_(sorted(THROUGH_YEAR_END)), submission.c.period <= last),
-            ),
-        ).order_by(submission.c.submission_id)
+        sa.select(*(submission.c[c] for c in _SUB_COLUMNS))
+        .where(submission.c.status == "loaded", sa.or_(*reads))
+        .order_by(submission.c.submission_id)
     )
     return [dict(r._mapping) for r in rows]
 
@@ -107,7 +118,8 @@ def publish(
         fresh = {f["code"]: f["value"] for f in current_figures(conn, year)}
         stale = [f for f in stored if fresh.get(f["code"]) != f["value"]]
         if stale or set(fresh) != {f["code"] for f in stored}:
-            shown = "；".join(f"{f['code']} 已存 {f['value']:g}，按现行报表为 {fresh.get(f['code'])}" for f in stale)
+            shown = "；".join(f"{f['code']} 已存 {_number(f['value'])}，按现行报表为 {_number(fresh.get(f['code']))}"
+                            for f in stale)
             raise PublishError(
                 f"{year}年已存的指标不是按现行报表汇总的结果（{shown or '指标项目不一致'}）："
                 f"请先运行 python -m pipeline consolidate --year {year}，核对变化后再发布"
@@ -251,6 +263,9 @@ class Comparison:
 
 
 def _feeding_forms(code: str) -> set[str]:
+    """The form a figure is consolidated from; every form when unknown (a figure no longer defined)."""
+    if code in FIGURE_DEFS:
+        return {FIGURE_DEFS[code].form}
     spec = figure_specs().get(code)
     form = SOURCE_FORM.get(spec.source) if spec else None
     return {form} if form else set(FORMS)
@@ -336,7 +351,8 @@ def format_comparison(c: Comparison) -> str:
         lines.append(f"  有 {len(c.figure_changes)} 项已发布指标将改变：")
         for f in c.figure_changes:
             lines.append(f"  - {f.label_zh}（{f.code}）：已发布 {f.old_display or '—'}（{_number(f.old_value)}）"
-                         f" → 现为 {f.new_display or '—'}（{_number(f.new_value)}）{_signed(f.delta)}")
+                         f" → 现为 {f.new_display or '—'}（{_number(f.new_value)}）"
+                         + (f"，变化 {_signed(f.delta)}" if f.delta is not None else ""))
             if f.causes:
                 lines.extend(f"      原因：{cause.describe_zh()}" for cause in f.causes)
             else:

@@ -66,7 +66,7 @@ def standalone_environment(
 def base_url(host: str, port: int) -> str:
     """The URL a browser on this machine opens."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    return f"http://{shown}:{port}"
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
 def admin_password(password_file: Path, username: str = ADMIN_USER) -> str:

@@ -88,6 +88,15 @@ def _fact_table(form: Form) -> sa.Table:
 
 FACT_TABLES: dict[str, sa.Table] = {code: _fact_table(form) for code, form in FORMS.items()}
 
+submission_column = sa.Table(
+    "submission_column", metadata,
+    sa.Column("submission_id", sa.String(64), sa.ForeignKey("submission.submission_id"), primary_key=True),
+    sa.Column("column_code", sa.String(48), primary_key=True),
+    sa.Column("column_letter", sa.String(4), nullable=False, comment="where the clerk put the column: A, B, …"),
+    sa.Column("header_row", sa.Integer, nullable=False),
+    comment="grain: one row per submission × form column found in its header row (cell address = letter + excel_row)",
+)
+
 figure = sa.Table(
     "figure", metadata,
     sa.Column("year", sa.Integer, primary_key=True),
@@ -205,6 +214,8 @@ def ensure_schema(engine: Engine) -> None:
 class SubmissionLoad:
     row: dict[str, Any]
     facts: list[dict[str, Any]] = field(default_factory=list)
+    #: Rows of ``submission_column``: where each of the form's columns is on the sheet.
+    columns: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -229,6 +240,9 @@ def load_month(engine: Engine, period: str, files: Sequence[FileLoad]) -> None:
                 facts = [r for s in subs if s.row["form_code"] == code for r in s.facts]
                 if facts:
                     conn.execute(table.insert(), facts)
+            columns = [c for s in subs for c in s.columns]
+            if columns:
+                conn.execute(submission_column.insert(), columns)
             probs = [p for f in files for p in f.problems]
             if probs:
                 conn.execute(problem.insert(), probs)
@@ -241,6 +255,7 @@ def _delete_files(conn: Connection, file_ids: list[str]) -> None:
     sub_ids = sa.select(submission.c.submission_id).where(submission.c.file_id.in_(file_ids))
     for table in FACT_TABLES.values():
         conn.execute(table.delete().where(table.c.submission_id.in_(sub_ids)))
+    conn.execute(submission_column.delete().where(submission_column.c.submission_id.in_(sub_ids)))
     conn.execute(problem.delete().where(problem.c.file_id.in_(file_ids)))
     conn.execute(submission.delete().where(submission.c.file_id.in_(file_ids)))
     conn.execute(return_file.delete().where(return_file.c.file_id.in_(file_ids)))

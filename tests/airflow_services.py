@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("DISTRICT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PYCACHE = Path(tempfile.gettempdir()) / "district-airflow-pycache"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # A Redis database of its own, flushed before and after: the Celery test never sees another's messages.
 REDIS_DB = int(os.environ.get("DISTRICT_TEST_REDIS_DB", "13"))
@@ -39,6 +41,7 @@ ADMIN_USER = "admin"
 MONTHLY = "district_returns_monthly"
 ANNUAL = "district_annual_statistics"
 TERMINAL = {"success", "failed"}
+WARM_UP = "import great_expectations, openpyxl, pipeline.ingest, pipeline.feedback, pipeline.annual, airflow.sdk"
 
 
 class ServiceError(RuntimeError):
@@ -105,6 +108,14 @@ def _flush_redis() -> None:
     redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB).flushdb()
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the test process dies without its teardown (Linux)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 2.0,
              alive: Callable[[], None] | None = None) -> Any:
     """Poll ``check`` until it returns something truthy; ServiceError after ``timeout`` seconds."""
@@ -134,6 +145,7 @@ class AirflowStack:
     password: str = ""
     meta_db: str = ""
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    used: bool = False
     _client: httpx.Client | None = None
 
     @property
@@ -172,7 +184,11 @@ class AirflowStack:
             "DISTRICT_INBOX": str(self.inbox),
             "DISTRICT_DATA": str(self.data),
             "PYTHONUNBUFFERED": "1",
+            # Compiled bytecode outside the venv: without it every task process recompiles
+            # Great Expectations and SciPy from source (~15 s of CPU each) when PYTHONDONTWRITEBYTECODE is set.
+            "PYTHONPYCACHEPREFIX": str(PYCACHE),
         })
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         if self.executor == "CeleryExecutor":
             env.update({
                 "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}",
@@ -201,9 +217,17 @@ class AirflowStack:
         if self.executor == "CeleryExecutor":
             _flush_redis()
         started = time.monotonic()
+        # Fill the bytecode cache with what the tasks import while the metadata DB migrates.
+        with (self.root / "warm-up.log").open("wb") as log:
+            warm = subprocess.Popen([sys.executable, "-c", WARM_UP], env=self.env(), cwd=REPO,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         with (self.root / "db-migrate.log").open("wb") as log:
             done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=self.env(),
                                   stdout=log, stderr=subprocess.STDOUT, cwd=self.root, timeout=300)
+        try:
+            warm.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            warm.kill()
         if done.returncode:
             raise ServiceError(f"airflow db migrate failed:\n{self._tail(self.root / 'db-migrate.log')}")
         services = {
@@ -221,7 +245,8 @@ class AirflowStack:
             log = (self.root / f"{name}.log").open("wb")
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "airflow", *args], env=self.env(), cwd=self.root,
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=_die_with_parent)
             log.close()
         wait_for("healthy services", self._healthy, timeout=240, alive=self.check_alive)
         wait_for("both DAGs parsed", lambda: all(
@@ -398,9 +423,12 @@ class StackPool:
         self.root, self.inbox = root, inbox
         self.current: AirflowStack | None = None
 
-    def get(self, executor: str, extra_env: dict[str, str] | None = None) -> AirflowStack:
-        if self.current and self.current.executor == executor and not extra_env:
-            return self.current
+    def get(self, executor: str, extra_env: dict[str, str] | None = None, *, pristine: bool = False) -> AirflowStack:
+        """A running stack for ``executor``; ``pristine``: one no earlier test has run DAGs on."""
+        current = self.current
+        if current and current.executor == executor and not extra_env and not (pristine and current.used):
+            current.used = True
+            return current
         self.close()
         name = f"{executor.lower()}-{uuid.uuid4().hex[:4]}"
         inbox = self.root / name / "inbox"
@@ -415,6 +443,7 @@ class StackPool:
             print(stack.report(), flush=True)
             self.close()
             raise
+        stack.used = True
         return stack
 
     def close(self) -> None:

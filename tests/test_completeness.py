@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from pipeline.cli import main
 from pipeline.completeness import due_utc, refresh_completeness
 from pipeline.ingest import run_month
+from pipeline.registry import units
 from pipeline.sample import sample_year_data
 from pipeline.warehouse import completeness, make_engine
 
@@ -23,8 +24,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: 2020-03 is due 2020-04-08 06:00 Asia/Shanghai = 2020-04-07 22:00 UTC.
 DUE_2020_03 = dt.datetime(2020, 4, 7, 22, 0)
 AFTER_DUE = dt.datetime(2020, 4, 9, 9, 30, tzinfo=SHANGHAI)
-#: Forms owed per month over the whole registry (units.csv): 30 units, 56 returns.
-EXPECTED_PER_MONTH = 56
 
 
 def _file(inbox: Path, period: str, unit_name: str) -> Path:
@@ -57,6 +56,21 @@ def _set_training_cell(path: Path, label: str, value, target: Path | None = None
     return target
 
 
+def _owed() -> set[tuple[str, str]]:
+    """Unit × form the registry (units.csv) says are due every month."""
+    return {(u.code, f) for u in units() for f in u.forms}
+
+
+def _sample_status(period: str) -> dict[tuple[str, str], str]:
+    """What the untouched sample month holds, from the sample's data: nil (no rows), on time, or missing."""
+    sheets = {unit: forms for (unit, month), forms in sample_year_data(2020).items() if month == period}
+    status = {}
+    for unit, form in _owed():
+        data = sheets.get(unit, {}).get(form)
+        status[(unit, form)] = "missing" if data is None else "nil" if data == [] else "on_time"
+    return status
+
+
 def _rows(engine, period: str) -> dict[tuple[str, str], dict]:
     with engine.connect() as conn:
         return {(r.unit_code, r.form_code): dict(r._mapping)
@@ -65,6 +79,8 @@ def _rows(engine, period: str) -> dict[tuple[str, str], dict]:
 
 @pytest.mark.unit
 def test_deadline_follows_the_configured_day_and_hour(monkeypatch):
+    for var in ("DISTRICT_DEADLINE_DAY", "DISTRICT_DEADLINE_HOUR", "DISTRICT_TZ"):
+        monkeypatch.delenv(var, raising=False)
     assert due_utc("2020-03") == DUE_2020_03
     assert due_utc("2020-12") == dt.datetime(2021, 1, 7, 22, 0)
     monkeypatch.setenv("DISTRICT_DEADLINE_DAY", "15")
@@ -100,18 +116,16 @@ def test_statuses_of_a_constructed_month(inbox_copy, warehouse_url, make_setting
     run_month(period, settings, engine=engine)
     rows = _rows(engine, period)
 
-    assert len(rows) == EXPECTED_PER_MONTH
-    # Nil returns as the sample year writes them (an empty sheet or 本月无), independent of the pipeline.
-    nil = {(unit, form) for (unit, month), sheets in sample_year_data(2020).items() if month == period
-           for form, data in sheets.items() if data == []}
-    assert ("TJJ", "inspection") in nil
+    assert set(rows) == _owed()
+    sample = _sample_status(period)
+    assert sample[("TJJ", "inspection")] == "nil"
     constructed = {
         ("SWJ", "inspection"): "late", ("SWJ", "training"): "late",
         ("JYJ", "inspection"): "missing", ("JYJ", "training"): "missing",
         ("RSJ", "training"): "refused",
         ("CZJ", "training"): "late",
     }
-    expected = {key: constructed.get(key, "nil" if key in nil else "on_time") for key in rows}
+    expected = {key: constructed.get(key, sample[key]) for key in rows}
     assert {key: r["status"] for key, r in rows.items()} == expected
     assert all(r["due_utc"] == DUE_2020_03 for r in rows.values())
 
@@ -152,7 +166,7 @@ def test_month_without_inbox_folder_is_all_missing_and_pending_before_deadline(t
     engine = make_engine(warehouse_url)
     run_month("2021-01", settings, engine=engine)
     rows = _rows(engine, "2021-01")
-    assert len(rows) == EXPECTED_PER_MONTH
+    assert set(rows) == _owed()
     assert {r["status"] for r in rows.values()} == {"missing"}
     # The same month looked at before its deadline (2021-02-08 06:00 Shanghai): not due yet.
     refresh_completeness(engine, "2021-01", settings, now=dt.datetime(2021, 2, 7, 21, 59))
@@ -189,7 +203,8 @@ def test_matrix_sheet_and_log_name_the_missing_unit(inbox_copy, warehouse_url, m
     assert lines["区教育局"] == ["✓", "✗"] + ["—"] * 10
     assert lines["邹区镇"] == ["✓", "迟"] + ["—"] * 10
     assert lines["区商务局"] == ["✓", "✓"] + ["—"] * 10
-    assert lines["未报单位数"] == ["0", "1"]
+    missing = [{u for (u, _), st in _sample_status(p).items() if st == "missing"} for p in ("2020-01", "2020-02")]
+    assert lines["未报单位数"] == [str(len(missing[0])), str(len(missing[1] | {"JYJ"}))]
     assert "✗ 未报送" in out and "迟 逾期报送" in out
     # Per form: 区教育局 owes no 案件移送, so it is not listed for it.
     assert main(["completeness", "--year", "2020", "--form", "transfer", "--warehouse", warehouse_url]) == 0

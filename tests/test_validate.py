@@ -10,9 +10,20 @@ import pandas as pd
 import pytest
 
 from pipeline import config
-from pipeline.forms import FORMS, INSPECTION, TRAINING, TRANSFER, Form
+from pipeline.forms import (
+    FORMS,
+    INSPECTION,
+    LEGAL_AID,
+    LITIGATION,
+    MEDIATION,
+    RECONSIDERATION,
+    TRAINING,
+    TRANSFER,
+    Form,
+)
 from pipeline.validate import (
     RuleFailure,
+    build_data_docs,
     build_suite,
     load_suite,
     render_suite,
@@ -40,6 +51,27 @@ GOOD: dict[str, dict[str, Any]] = {
         "certified_officers": 40, "exam_takers": 5, "exam_passed": 4,
         "training_sessions": 2, "trained_officers": 30,
     },
+    "general": {
+        "study_sessions": 1, "devolved_powers": 239, "registrations_total": None, "registrations_online": None,
+    },
+    "legality_review": {"documents_reviewed": 5, "contracts_reviewed": 3, "research_meetings": 0},
+    "legal_adviser": {"matters_handled": 9, "opinions_issued": 6, "contracts_reviewed": 3, "meetings_attended": 2},
+    "mediation": {
+        "surveyed_enterprises": 3, "enterprise_mediation_orgs": 1, "health_check_reports": 0,
+        "family_studios_new": 1, "service_teams": 12, "grids_covered": 130,
+    },
+    "reconsideration": {
+        "case_id": "FY-001", "category": "工伤认定", "respondent": "区人力资源和社会保障局",
+        "accepted_on": "2023-12-20", "status": "已结案", "closed_on": "2024-01-18", "outcome": "维持",
+        "suggestion_letters": 1, "opinion_letters": 0,
+    },
+    "litigation": {
+        "case_id": "SS-001", "cause": "政府信息公开", "defendant": "钟楼区人民政府", "received_on": "2023-11-02",
+        "hearing_held": "是", "hearing_on": "2024-01-09", "head_appeared": "是", "status": "审理中",
+        "closed_on": None, "outcome": None,
+    },
+    "legal_aid": {"workers_helped": 12, "wages_recovered_yuan": 734_500},
+    "petition": {"risks_found": 40, "risks_resolved": 37},
 }
 
 
@@ -106,6 +138,12 @@ def test_good_rows_pass(form: Form, text_dtype: str) -> None:
         (TRAINING, {"training_sessions": -1}, "training_sessions", "min"),
         (TRAINING, {"exam_passed": 6}, "exam_passed", "not_above"),
         (TRAINING, {"training_sessions": 0, "trained_officers": 3}, "trained_officers", "zero_when_zero"),
+        (RECONSIDERATION, {"status": "审理中"}, "closed_on", "empty_unless"),
+        (RECONSIDERATION, {"closed_on": "2023-12-01"}, "closed_on", "not_before"),
+        (LITIGATION, {"hearing_on": "2023-12-30"}, "hearing_on", "date_in_period"),
+        (LITIGATION, {"head_appeared": None}, "head_appeared", "required_when"),
+        (MEDIATION, {"enterprise_mediation_orgs": 4}, "enterprise_mediation_orgs", "not_above"),
+        (LEGAL_AID, {"workers_helped": 0}, "wages_recovered_yuan", "zero_when_zero"),
     ],
 )
 def test_rule_fires_on_bad_row_only(form: Form, bad: dict[str, Any], column: str, rule: str) -> None:
@@ -287,20 +325,39 @@ def test_expectation_gx_cannot_evaluate_is_an_error(tmp_path: Path, monkeypatch:
         validate_frame(TRAINING, make_frame(TRAINING, [GOOD["training"]]))
 
 
-def test_data_docs_written_without_progress_bars(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_results_stored_without_rendering_then_docs_built(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     docs = tmp_path / "docs"
     bad = {**GOOD["transfer"], "filed_on": "2024-01-09"}
     failures = validate_frame(TRANSFER, make_frame(TRANSFER, [bad]), data_docs_dir=docs, run_name="2024-01")
     assert [(f.row_id, f.rule) for f in failures] == [(1, "not_before")]
+    stored = list((docs / "_validation_results" / "transfer" / "2024-01").rglob("*.json"))
+    assert len(stored) == 1
+    assert not list(docs.rglob("*.html"))  # rendering is build_data_docs's job, off the validation path
+
+    assert build_data_docs(docs) == docs / "index.html"
     assert (docs / "index.html").is_file()
     assert len(list((docs / "validations" / "transfer" / "2024-01").rglob("*.html"))) == 1
     assert "Calculating Metrics" not in capfd.readouterr().err
 
 
+def test_stored_result_names_the_failing_rows(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    rows = [GOOD["training"], {**GOOD["training"], "exam_passed": 6}]
+    validate_frame(TRAINING, make_frame(TRAINING, rows), data_docs_dir=docs, run_name="2024-01")
+    (stored,) = (docs / "_validation_results" / "training" / "2024-01").rglob("*.json")
+    results = json.loads(stored.read_text(encoding="utf-8"))["results"]
+    failed = [r for r in results if not r["success"]]
+    assert [r["expectation_config"]["meta"]["rule"] for r in failed] == ["not_above"]
+    assert failed[0]["result"]["unexpected_index_list"] == [{"_row_id": 2}]
+    assert sum(r["success"] for r in results) == len(build_suite(TRAINING)["expectations"]) - 1
+
+
 def test_data_docs_index_keeps_earlier_runs(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     validate_frame(TRANSFER, make_frame(TRANSFER, [GOOD["transfer"]]), data_docs_dir=docs, run_name="2024-01")
+    build_data_docs(docs)
     validate_frame(TRAINING, make_frame(TRAINING, [GOOD["training"]]), data_docs_dir=docs, run_name="2024-01")
+    build_data_docs(docs)
     index = (docs / "index.html").read_text(encoding="utf-8")
     assert "validations/transfer/2024-01/" in index
     assert "validations/training/2024-01/" in index

@@ -1,0 +1,638 @@
+"""Files that are not what they claim, and hostile ones: each refused with its own reason, the rest of
+the month still loads, the archive keeps every byte and the inbox is never touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import io
+import os
+import random
+import re
+import tempfile
+import time
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from openpyxl import Workbook, load_workbook
+
+from pipeline.archive import archive_path
+from pipeline.config import settings as make_settings_
+from pipeline.feedback import write_month_feedback
+from pipeline.ingest import run_month
+from pipeline.messy import mess_up
+from pipeline.problems_report import month_problems_text
+from pipeline.reader import MAX_ROWS, OpenpyxlReader
+from pipeline.registry import unit_by_code
+from pipeline.safety import InputRefused, check_workbook_bytes
+from pipeline.sample import sample_year_data
+from pipeline.warehouse import FACT_TABLES, make_engine, problem, return_file, submission
+from pipeline.workbook import write_return
+
+PERIOD = "2020-12"
+RECEIVED = dt.datetime(2021, 1, 5, 9, 0)
+DATA = sample_year_data(2020)
+
+
+@functools.cache
+def clean_bytes(code: str, period: str = PERIOD) -> bytes:
+    """The unit's sample return for the month, as the template writes it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "r.xlsx"
+        write_return(target, unit_by_code(code).name, period, DATA[(code, period)])
+        return target.read_bytes()
+
+
+def rezip(data: bytes, replace: dict[str, bytes] | None = None, add: dict[str, bytes] | None = None) -> bytes:
+    """The same package with some parts replaced or added."""
+    replace, add = replace or {}, add or {}
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, replace.get(info.filename, src.read(info)))
+        for name, part in add.items():
+            dst.writestr(name, part)
+    return out.getvalue()
+
+
+def part(data: bytes, name: str) -> str:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return z.read(name).decode()
+
+
+def first_sheet_part(data: bytes) -> str:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return sorted(n for n in z.namelist() if n.startswith("xl/worksheets/sheet"))[0]
+
+
+def edited(code: str, edit) -> bytes:
+    wb = load_workbook(io.BytesIO(clean_bytes(code)))
+    edit(wb)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+BOMB_DTD = ('<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
+            + "".join(f'<!ENTITY {b} "' + f"&{a};" * 10 + '">' for a, b in zip("abcdefgh", "bcdefghi", strict=True))
+            + "]>")
+
+
+def billion_laughs(code: str = "HHC") -> bytes:
+    data = clean_bytes(code)
+    name = first_sheet_part(data)
+    xml = part(data, name)
+    body = xml.split("?>", 1)[1] if xml.startswith("<?xml") else xml
+    laughs = '<row r="30"><c r="A30" t="inlineStr"><is><t>&i;</t></is></c></row>'
+    body = body.replace("<sheetData>", "<sheetData>" + laughs, 1)
+    return rezip(data, {name: ('<?xml version="1.0" encoding="UTF-8"?>' + BOMB_DTD + body).encode()})
+
+
+@functools.cache
+def ratio_bomb() -> bytes:
+    data = clean_bytes("HHC")
+    out = io.BytesIO(data)
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as z, z.open("xl/media/zeros.bin", "w") as fh:
+        chunk = bytes(1 << 20)
+        for _ in range(300):
+            fh.write(chunk)
+    return out.getvalue()
+
+
+@functools.cache
+def total_size_bomb() -> bytes:
+    out = io.BytesIO(clean_bytes("HHC"))
+    chunk = bytes(1 << 20)  # 1 MB each: under the per-entry ratio rule, 300 MB together
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as z:
+        for i in range(300):
+            z.writestr(f"xl/media/part{i}.bin", chunk)
+    return out.getvalue()
+
+
+def many_entries() -> bytes:
+    out = io.BytesIO(clean_bytes("HHC"))
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as z:
+        for i in range(2001):
+            z.writestr(f"customXml/item{i}.xml", b"<a/>")
+    return out.getvalue()
+
+
+@functools.cache
+def million_rows(sheet: str = "行政检查") -> bytes:
+    """A workbook whose one sheet has 1,000,000 filled rows (about 40 MB of XML)."""
+    wb = Workbook()
+    wb.active.title = sheet
+    wb.active["A1"] = "x"
+    base = io.BytesIO()
+    wb.save(base)
+    out = io.BytesIO()
+    with zipfile.ZipFile(base) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            if info.filename != "xl/worksheets/sheet1.xml":
+                dst.writestr(info.filename, src.read(info))
+                continue
+            head, tail = src.read(info).decode().split("<sheetData>")
+            tail = tail.split("</sheetData>", 1)[1]
+            with dst.open(info.filename, "w") as fh:
+                fh.write((head + "<sheetData>").encode())
+                for start in range(1, 1_000_001, 10_000):
+                    fh.write("".join(f'<row r="{r}"><c r="A{r}"><v>{r}</v></c></row>'
+                                     for r in range(start, start + 10_000)).encode())
+                fh.write(("</sheetData>" + tail).encode())
+    return out.getvalue()
+
+
+def absurd_dimension(code: str = "HHC") -> bytes:
+    data = clean_bytes(code)
+    name = first_sheet_part(data)
+    xml = re.sub(r'<dimension ref="[^"]*"/>', '<dimension ref="A1:XFD1048576"/>', part(data, name))
+    assert "XFD1048576" in xml
+    return rezip(data, {name: xml.encode()})
+
+
+def far_right_cell(code: str = "HHC") -> bytes:
+    return edited(code, lambda wb: wb.worksheets[0].cell(5, 300, "备注写在这里"))
+
+
+def docx_file() -> bytes:
+    from docx import Document
+
+    doc = Document()
+    doc.add_paragraph("行政检查情况月报表")
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+def encrypted(code: str = "HHC") -> bytes:
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    out = io.BytesIO()
+    OOXMLFile(io.BytesIO(clean_bytes(code))).encrypt("123456", out)
+    return out.getvalue()
+
+
+def to_xls(xlsx: bytes) -> bytes:
+    """The workbook as WPS's 'save as .xls' would write it (values, dates formatted as dates)."""
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    date_style = xlwt.easyxf(num_format_str="yyyy-mm-dd")
+    for ws in load_workbook(io.BytesIO(xlsx)).worksheets:
+        sheet = book.add_sheet(ws.title)
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.value is None:
+                    continue
+                if isinstance(cell.value, dt.datetime):
+                    sheet.write(cell.row - 1, cell.column - 1, cell.value, date_style)
+                else:
+                    sheet.write(cell.row - 1, cell.column - 1, cell.value)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def to_xlsm(xlsx: bytes) -> bytes:
+    """The workbook as a macro-enabled .xlsm with a VBA project in it."""
+    types = part(xlsx, "[Content_Types].xml").replace(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+        "application/vnd.ms-excel.sheet.macroEnabled.main+xml",
+    ).replace("</Types>", '<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/></Types>')
+    rels = part(xlsx, "xl/_rels/workbook.xml.rels").replace(
+        "</Relationships>",
+        '<Relationship Id="rIdVba" Type="http://schemas.microsoft.com/office/2006/relationships/vbaProject" '
+        'Target="vbaProject.bin"/></Relationships>',
+    )
+    vba = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b'Attribute VB_Name = "Module1"\nSub AutoOpen(): Shell "calc": End Sub'
+    return rezip(xlsx, {"[Content_Types].xml": types.encode(), "xl/_rels/workbook.xml.rels": rels.encode()},
+                 add={"xl/vbaProject.bin": vba})
+
+
+def _training_cell(wb, label: str):
+    ws = wb["执法培训"]
+    col = next(c.column for c in ws[4] if c.value == label)
+    return ws.cell(5, col)
+
+
+def with_formula(cached: bool) -> bytes:
+    """执法培训's 持证执法人员数 as a formula; Excel saves its result, openpyxl-like writers do not."""
+    def edit(wb):
+        cell = _training_cell(wb, "持证执法人员数")
+        cell.value = f"={cell.value}-0"
+    data = edited("ZQ" if cached else "XL", edit)
+    if not cached:
+        return data
+    value = DATA[("ZQ", PERIOD)]["training"][0]["certified_officers"]
+    name = next(n for n in zipfile.ZipFile(io.BytesIO(data)).namelist() if n.startswith("xl/worksheets/"))
+    xml = part(data, name)
+    assert "<v></v>" in xml
+    return rezip(data, {name: xml.replace("<v></v>", f"<v>{value}</v>", 1).encode()})
+
+
+def no_form_sheet() -> bytes:
+    wb = Workbook()
+    wb.active.title = "Sheet1"
+    wb.active["A1"] = "本单位十二月工作总结"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def set_header(code: str, label: str, value: str) -> bytes:
+    """A return whose 填报单位 or 报告期 cell says ``value``."""
+    def edit(wb):
+        for ws in wb.worksheets:
+            for cell in ws[2]:
+                if isinstance(cell.value, str) and cell.value.startswith(label):
+                    cell.value = f"{label}：{value}"
+    return edited(code, edit)
+
+
+def changed_entities(code: str) -> bytes:
+    """The unit's return with one more entity in its first inspection row: a real correction."""
+    def edit(wb):
+        ws = wb["行政检查"]
+        col = next(c.column for c in ws[4] if c.value == "抽取检查对象户数")
+        ws.cell(5, col).value += 1
+    return edited(code, edit)
+
+
+#: file name → (bytes factory, rule, exact message) for the refused; rule None for the accepted.
+REFUSED = {
+    "空文件.xlsx": (lambda: b"", "empty_file", "文件为空（0 字节），请重新报送"),
+    "传了一半.xlsx": (lambda: clean_bytes("XZ")[:3000], "corrupt_zip",
+                   "文件已损坏或不完整（压缩包无法打开），请重新保存后报送"),
+    "改名的word.xlsx": (docx_file, "docx_file", "文件是 Word 文档（.docx），不是 Excel 工作簿，请报送 .xlsx 文件"),
+    "导出的表.xlsx": (lambda: "持证执法人员数,参加执法资格考试人数\n12,0\n".encode("gbk"), "text_file",
+                  "文件是文本或 CSV 文件，只是改了扩展名，请用模板填写后另存为 .xlsx 重新报送"),
+    "说明.txt.xlsx": (lambda: "本月无数据".encode(), "text_file",
+                    "文件是文本或 CSV 文件，只是改了扩展名，请用模板填写后另存为 .xlsx 重新报送"),
+    "扫描件.xlsx": (lambda: b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj", "not_a_workbook",
+                 "文件是 PDF，不是 Excel 工作簿，请报送 .xlsx 文件"),
+    "加密.xlsx": (encrypted, "encrypted", "工作簿设置了打开密码，请取消密码（文件→信息→保护工作簿）后重新报送"),
+    "坏的.xls": (lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)) * 8, "legacy_xls_unreadable",
+               "旧版 .xls 文件无法读取，请在 Excel 或 WPS 中打开，另存为 .xlsx 后重新报送"),
+    "公式.xlsx": (lambda: with_formula(cached=False), "formula_uncached",
+                "单元格含公式，但文件中没有保存公式的计算结果（常见于程序生成或未在 Excel 中保存过的文件），"
+                "请在 Excel 或 WPS 中打开、保存后重新报送"),
+    "总结.xlsx": (no_form_sheet, "no_form_sheet",
+                re.compile(r"工作簿中没有可识别的月报表（工作表应为：行政检查、案件移送、执法培训.*）")),
+    "外单位.xlsx": (lambda: set_header("WX", "填报单位", "区不存在局"), "unit_unknown",
+                 "填报单位“区不存在局”不在单位名录中，请填写单位全称"),
+    "上月的.xlsx": (lambda: set_header("YH", "报告期", "2020年11月"), "period_mismatch",
+                 "报告期为2020年11月，与报送月份2020年12月不符"),
+    "炸弹.xlsx": (billion_laughs, "xml_entities",
+                "文件内部含有 XML 实体定义（DTD），正常的 Excel 文件不会有，疑似恶意文件，已拒收"),
+    "压缩炸弹.xlsx": (ratio_bomb, "zip_bomb", "文件解压后异常膨胀，疑似压缩炸弹，已拒收"),
+    "很大.xlsx": (total_size_bomb, "zip_bomb", "文件解压后超过 256 MB，超出报表允许的大小"),
+    "条目多.xlsx": (many_entries, "zip_bomb",
+                 re.compile(r"文件内部条目过多（20\d\d 个），不像正常的报表，请检查后重新报送")),
+    "一百万行.xlsx": (million_rows, "too_many_rows",
+                  "工作表“行政检查”第 10001 行仍有内容，超过每张表 10,000 行的上限，请删除多余内容后重新报送"),
+    "很宽.xlsx": (far_right_cell, "too_many_columns",
+                "工作表“执法培训”第 5 行在第 256 列（IV 列）之后仍有内容，超过上限，请删除多余内容后重新报送"),
+}
+#: file name → (bytes factory, unit code, warning rules): workbooks that load.
+ACCEPTED = {
+    "新闸街道12月.xls": (lambda: to_xls(clean_bytes("NDJ")), "NDJ", {"legacy_xls"}),
+    "住建局 带宏.xlsm": (lambda: to_xlsm(clean_bytes("ZJJ")), "ZJJ", {"macros_ignored"}),
+    "邹区镇 公式.xlsx": (lambda: with_formula(cached=True), "ZQ", set()),
+    "五星 尺寸.xlsx": (lambda: absurd_dimension("BG"), "BG", set()),
+    "市场监管局_2020年12月.xlsx": (lambda: clean_bytes("SCJG"), "SCJG", set()),
+    "统计局.xlsx": (lambda: clean_bytes("TJJ"), "TJJ", set()),
+    "荷花池.xlsx": (lambda: clean_bytes("HHC"), "HHC", set()),
+}
+#: Names no path may be built from.
+ODD_NAMES = ("a..b ..xlsx", "含 空格 的 文件 名.xlsx", "名" * 80 + ".xlsx", "x;rm -rf ~.xlsx", "%2e%2e%2fetc.xlsx")
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory):
+    """One inbox month holding the whole corpus, run once; returns (settings, report, inbox snapshot)."""
+    root = tmp_path_factory.mktemp("hostile")
+    inbox = root / "inbox"
+    folder = inbox / PERIOD
+    folder.mkdir(parents=True)
+    stamp = RECEIVED.timestamp()
+    for name, (factory, *_) in {**REFUSED, **ACCEPTED}.items():
+        (folder / name).write_bytes(factory())
+        os.utime(folder / name, (stamp, stamp))
+    for i, name in enumerate(ODD_NAMES):
+        data = changed_entities("WJW") if i == 0 else set_header("HHC", "填报单位", "无名氏" + name)
+        (folder / name).write_bytes(data)
+        os.utime(folder / name, (stamp + 60 * i, stamp + 60 * i))
+    # One unit, two valid workbooks with different content: the later received is in force.
+    (folder / "卫健局.xlsx").write_bytes(clean_bytes("WJW"))
+    os.utime(folder / "卫健局.xlsx", (stamp - 3600, stamp - 3600))
+    snapshot = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DISTRICT_DATA", str(root / "data"))
+        mp.setenv("DISTRICT_INBOX", str(inbox))
+        settings = make_settings_(f"sqlite:///{root / 'warehouse.sqlite'}")
+    started = time.monotonic()
+    report = run_month(PERIOD, settings)
+    feedback = write_month_feedback(PERIOD, settings)
+    elapsed = time.monotonic() - started
+    return settings, report, snapshot, feedback, elapsed
+
+
+def _file(settings, name):
+    engine = make_engine(settings.warehouse_url)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(return_file).where(return_file.c.file_name == name)).one()
+        probs = conn.execute(sa.select(problem).where(problem.c.file_id == row.file_id)
+                             .order_by(problem.c.seq)).all()
+        subs = conn.execute(sa.select(submission).where(submission.c.file_id == row.file_id)).all()
+    return row, probs, subs
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_refused_with_its_own_reason(month, name):
+    settings, report, *_ = month
+    _, rule, message = REFUSED[name]
+    row, probs, _ = _file(settings, name)
+    assert row.status == "refused"
+    errors = [(p.rule, p.message_zh) for p in probs if p.severity == "error"]
+    assert errors and {r for r, _ in errors} == {rule}, errors
+    if isinstance(message, re.Pattern):
+        assert message.fullmatch(errors[0][1]), errors[0][1]
+    else:
+        assert errors[0][1] == message
+    assert name in [n for n, _ in report.refused_files]
+
+
+@pytest.mark.integration
+def test_uncached_formula_points_at_its_cell(month):
+    settings, *_ = month
+    _, probs, _ = _file(settings, "公式.xlsx")
+    wb = load_workbook(io.BytesIO(REFUSED["公式.xlsx"][0]()))
+    cell = _training_cell(wb, "持证执法人员数")
+    assert [(p.sheet, p.cell, p.column_label) for p in probs] == [("执法培训", cell.coordinate, "持证执法人员数")]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", sorted(ACCEPTED))
+def test_accepted_and_loaded(month, name):
+    settings, *_ = month
+    _, unit, warnings = ACCEPTED[name]
+    row, probs, subs = _file(settings, name)
+    assert row.status == "accepted" and row.unit_code == unit
+    assert {p.rule for p in probs} == warnings
+    assert subs and {s.status for s in subs} == {"loaded"}
+
+
+@pytest.mark.integration
+def test_xls_and_xlsm_give_the_rows_of_the_xlsx(month):
+    settings, *_ = month
+    engine = make_engine(settings.warehouse_url)
+    table = FACT_TABLES["training"]
+    with engine.connect() as conn:
+        got = {r.unit_code: r for r in conn.execute(sa.select(table).where(table.c.unit_code.in_(["NDJ", "ZJJ"])))}
+    for code in ("NDJ", "ZJJ"):
+        expected = DATA[(code, PERIOD)]["training"][0]
+        assert {k: getattr(got[code], k) for k in expected} == expected
+
+
+@pytest.mark.integration
+def test_the_rest_of_the_month_loaded(month):
+    settings, report, snapshot, *_ = month
+    engine = make_engine(settings.warehouse_url)
+    with engine.connect() as conn:
+        files = dict(conn.execute(sa.select(return_file.c.file_name, return_file.c.status)).all())
+    assert set(files) == set(snapshot)
+    assert {n for n, s in files.items() if s == "refused"} == set(REFUSED) | set(ODD_NAMES[1:])
+    assert report.loaded > 0 and report.files == len(snapshot)
+
+
+@pytest.mark.integration
+def test_two_workbooks_of_one_unit_later_wins_both_kept_operator_told(month):
+    settings, report, *_ = month
+    later, earlier = ODD_NAMES[0], "卫健局.xlsx"
+    _, _, later_subs = _file(settings, later)
+    _, _, earlier_subs = _file(settings, earlier)
+    assert {s.status for s in later_subs} == {"loaded"} and {s.status for s in earlier_subs} == {"superseded"}
+    message = dict(report.warnings)[later]
+    assert any(f"以最后收到的“{later}”为准，“{earlier}”已被取代" in m for m in message)
+    text = month_problems_text(make_engine(settings.warehouse_url), PERIOD)
+    assert f"以最后收到的“{later}”为准" in text and "[区卫生健康局]" in text
+
+
+@pytest.mark.integration
+def test_archive_holds_every_byte_and_inbox_is_untouched(month):
+    settings, _, snapshot, *_ = month
+    folder = settings.inbox / PERIOD
+    assert {p.name for p in folder.iterdir()} == set(snapshot)
+    for name, (data, mtime_ns) in snapshot.items():
+        path = folder / name
+        assert path.read_bytes() == data and path.stat().st_mtime_ns == mtime_ns
+        assert archive_path(settings.archive, hashlib.sha256(data).hexdigest()).read_bytes() == data
+
+
+@pytest.mark.integration
+def test_no_path_built_outside_the_pipeline_folders(month):
+    settings, _, _, feedback, _ = month
+    archived = [p for p in settings.archive.rglob("*") if p.is_file()]
+    assert archived and all(re.fullmatch(r"[0-9a-f]{64}", p.name) and p.parent.parent == settings.archive
+                            for p in archived)
+    root = (settings.feedback / PERIOD).resolve()
+    assert feedback and all(Path(p).resolve().is_relative_to(root) for p in feedback)
+    every = [p for p in settings.data.rglob("*") if p.is_file()]
+    assert all(p.resolve().is_relative_to(settings.data.resolve()) for p in every)
+    assert all(len(p.name.encode()) <= 255 for p in every)
+
+
+@pytest.mark.integration
+def test_the_whole_corpus_runs_in_bounded_time(month):
+    *_, elapsed = month
+    assert elapsed < 240, elapsed
+
+
+# --- each hostile file on its own, timed ------------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_openpyxl_parses_with_defusedxml():
+    import defusedxml.common
+    import openpyxl.xml
+
+    assert openpyxl.xml.DEFUSEDXML is True
+    started = time.monotonic()
+    with pytest.raises(Exception) as caught:  # openpyxl wraps the parser's error in its own
+        OpenpyxlReader().read(io.BytesIO(billion_laughs()))
+    assert time.monotonic() - started < 3
+    chain, exc = [], caught.value
+    while exc is not None:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    assert any(isinstance(e, defusedxml.common.EntitiesForbidden) for e in chain), chain
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("factory", "rule"), [(billion_laughs, "xml_entities"), (ratio_bomb, "zip_bomb"),
+                                              (total_size_bomb, "zip_bomb"), (many_entries, "zip_bomb")])
+def test_bombs_refused_before_parsing_and_quickly(factory, rule):
+    data = factory()
+    started = time.monotonic()
+    with pytest.raises(InputRefused) as caught:
+        check_workbook_bytes("x.xlsx", data)
+    assert time.monotonic() - started < 3
+    assert caught.value.problem.rule == rule
+
+
+@pytest.mark.unit
+def test_a_million_rows_bounded_time_and_memory():
+    data = million_rows()
+    check_workbook_bytes("x.xlsx", data)  # a legal package: it is the reader that must stop
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(InputRefused) as caught:
+            OpenpyxlReader().read(io.BytesIO(data))
+        elapsed = time.monotonic() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert caught.value.problem.rule == "too_many_rows"
+    assert f"第 {MAX_ROWS + 1} 行" in caught.value.problem.message_zh
+    assert elapsed < 20, elapsed
+    assert peak < 64 * 1024 * 1024, peak
+
+
+@pytest.mark.unit
+def test_a_sheet_claiming_a_million_rows_reads_only_what_is_there():
+    started = time.monotonic()
+    wb = OpenpyxlReader().read(io.BytesIO(absurd_dimension()))
+    assert time.monotonic() - started < 3
+    rows = next(iter(wb.sheets.values())).rows
+    assert len(rows) < 20 and max(len(r) for r in rows) <= 8
+
+
+@pytest.mark.unit
+def test_formatted_empty_rows_far_below_do_not_refuse():
+    """Borders left down to row 20,000 (past MAX_ROWS) hold no content: the return still reads."""
+    def edit(wb):
+        from openpyxl.styles import PatternFill
+
+        ws = wb["执法培训"]
+        for r in range(10, 20_001, 7):
+            ws.cell(r, 2).fill = PatternFill("solid", fgColor="FFFF00")
+    data = edited("HHC", edit)
+    rows = OpenpyxlReader().read(io.BytesIO(data)).sheets["执法培训"].rows
+    assert len(rows) < 20
+
+
+@pytest.mark.unit
+def test_too_many_cells_even_if_empty(monkeypatch):
+    import pipeline.reader
+
+    monkeypatch.setattr(pipeline.reader, "MAX_CELLS", 5_000)
+    def edit(wb):
+        ws = wb["执法培训"]
+        for r in range(10, 1_000):
+            for c in range(1, 10):
+                ws.cell(r, c).number_format = "0.00"
+    with pytest.raises(InputRefused) as caught:
+        OpenpyxlReader().read(io.BytesIO(edited("HHC", edit)))
+    assert caught.value.problem.rule == "too_large"
+
+
+@pytest.mark.unit
+def test_messy_xls_reads_like_messy_xlsx():
+    wb = load_workbook(io.BytesIO(clean_bytes("SCJG")))
+    mess_up(wb, random.Random(3), ["numbers_as_text", "dates_as_typed", "rows_above", "label_variants"])
+    out = io.BytesIO()
+    wb.save(out)
+    from pipeline.parse import parse_workbook
+    from pipeline.reader import default_reader
+
+    xlsx = parse_workbook(default_reader().read(io.BytesIO(out.getvalue())), PERIOD)
+    xls = parse_workbook(default_reader().read(io.BytesIO(to_xls(out.getvalue()))), PERIOD)
+    assert [[r.values for r in s.rows] for s in xls.sheets] == [[r.values for r in s.rows] for s in xlsx.sheets]
+    assert all(not s.problems for s in xls.sheets)
+
+
+@pytest.mark.unit
+def test_corrupt_entry_inside_a_valid_zip():
+    data = bytearray(clean_bytes("HHC"))
+    name = first_sheet_part(bytes(data))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        info = z.getinfo(name)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for i in range(start + 5, start + min(info.compress_size, 200)):
+        data[i] ^= 0x5A
+    with pytest.raises(InputRefused) as caught:
+        check_workbook_bytes("x.xlsx", bytes(data))
+    assert caught.value.problem.rule == "corrupt_zip"
+
+
+# --- warehouse writes are parameterised ----------------------------------------------------------------------
+
+INJECTIONS = ("Robert'); DROP TABLE submission;--", "1' OR '1'='1", '"; DELETE FROM problem; --', "%s %(x)s :name ?")
+
+
+@pytest.mark.integration
+def test_sql_looking_values_round_trip(tmp_path, warehouse_url, make_settings):
+    folder = tmp_path / "inbox" / PERIOD
+    folder.mkdir(parents=True)
+
+    def good(wb):
+        ws = wb["行政检查"]
+        for i, text in enumerate(INJECTIONS[:2]):
+            ws.cell(5 + i, 2).value = text
+        wb["案件移送"].cell(5, 2).value = INJECTIONS[3]
+
+    def bad(wb):
+        ws = wb["行政检查"]
+        ws.cell(5, 7).value = INJECTIONS[2]
+        ws.cell(5, 2).value = INJECTIONS[3]
+
+    (folder / "ok.xlsx").write_bytes(edited("SCJG", good))
+    (folder / "bad.xlsx").write_bytes(edited("YJJ", bad))
+    settings = make_settings(tmp_path / "inbox", warehouse_url)
+    report = run_month(PERIOD, settings)
+    assert [n for n, _ in report.refused_files] == ["bad.xlsx"]
+    engine = make_engine(warehouse_url)
+    table = FACT_TABLES["inspection"]
+    with engine.connect() as conn:
+        names = conn.execute(sa.select(table.c.task_name).where(table.c.unit_code == "SCJG")
+                             .order_by(table.c.excel_row)).scalars().all()
+        values = conn.execute(sa.select(problem.c.value)).scalars().all()
+        offences = conn.execute(sa.select(FACT_TABLES["transfer"].c.offence)).scalars().all()
+        assert conn.execute(sa.select(sa.func.count()).select_from(submission)).scalar() > 0
+    assert names[:2] == list(INJECTIONS[:2])
+    assert INJECTIONS[3] in offences
+    assert INJECTIONS[2] in values
+    assert sa.inspect(engine).has_table("submission") and sa.inspect(engine).has_table("problem")
+
+
+# --- exported cells never run ------------------------------------------------------------------------------
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "=HYPERLINK(\"http://x\",\"y\")", "\t=1"])
+def test_outputs_neutralise_formula_text(text, tmp_path):
+    from pipeline.outputs import figures_csv, neutralise, write_outputs
+
+    assert neutralise(text) == "'" + text
+    assert neutralise("正常文本") == "正常文本" and neutralise(12) == 12
+    fig = {"code": "c1", "label_zh": text, "value": 3.0, "unit_zh": "件", "display_zh": text, "year": 2020,
+           "as_of_utc": None, "contributing_submissions": 1, "section": "一", "approx": False}
+    import csv
+
+    header, row = list(csv.reader(io.StringIO(figures_csv([fig]))))
+    assert row[header.index("指标")] == "'" + text and row[header.index("报告表述")] == "'" + text
+    folder = write_outputs(2020, [fig], [{"code": "c1", "unit_code": "SCJG", "value": 3.0, "note_zh": text}],
+                           tmp_path)
+    wb = load_workbook(folder / "figures.xlsx")
+    cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert all(not c.value.startswith(("=", "+", "-", "@", "\t")) for c in cells)
+    assert all(c.data_type != "f" for c in cells)
+    assert any(c.value == "'" + text for c in cells)
+
