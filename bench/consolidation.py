@@ -38,12 +38,14 @@ def fill(engine: sa.Engine, n_rows: int, n_units: int | None = None) -> None:
                                          entities_sampled, joint, joint_id, completed_on, issues_found)
             SELECT p || ':' || u || ':inspection', 4 + k, '行政检查', 'U' || u, p, 'T' || u || '-' || p || '-' || k,
                    '检查', '双随机', mod(u + k, 37), CASE WHEN mod(k, 40) = 0 THEN '是' ELSE '否' END,
-                   CASE WHEN mod(k, 40) = 0 THEN 'J' || p || '-' || mod(u, 50) END, to_date(p, 'YYYY-MM') + mod(k, 28), mod(k, 3)
+                   CASE WHEN mod(k, 40) = 0 THEN 'J' || p || '-' || mod(u, 50) END,
+                   to_date(p, 'YYYY-MM') + mod(k, 28), mod(k, 3)
             FROM ({units}) us, ({periods}) ps, generate_series(1, {per_insp}) k""")
         conn.exec_driver_sql(f"""
             INSERT INTO fact_transfer (submission_id, excel_row, sheet, unit_code, period, transfer_id, offence, domain,
                                        transferred_on, receiver, police_decision, filed_on)
-            SELECT p || ':' || u || ':transfer', 4 + k, '案件移送', 'U' || u, p, 'C' || u || '-' || mod(k + length(p), 900),
+            SELECT p || ':' || u || ':transfer', 4 + k, '案件移送', 'U' || u, p,
+                   'C' || u || '-' || mod(k + length(p), 900),
                    '拒不支付劳动报酬', '劳动保障', to_date(p, 'YYYY-MM'), '公安分局',
                    CASE WHEN mod(k, 3) = 0 THEN '已立案' ELSE '待定' END,
                    CASE WHEN mod(k, 3) = 0 THEN to_date(p, 'YYYY-MM') + 5 END
@@ -72,11 +74,11 @@ def consolidation_benchmark(url: str, n_rows: int, repeats: int = 3) -> tuple[fl
     timings: list[tuple[float, str, object]] = []
 
     @sa.event.listens_for(engine, "before_cursor_execute")
-    def _start(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def _start(conn, cursor, statement, parameters, context, executemany):
         conn.info["t0"] = time.perf_counter()
 
     @sa.event.listens_for(engine, "after_cursor_execute")
-    def _stop(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def _stop(conn, cursor, statement, parameters, context, executemany):
         timings.append((time.perf_counter() - conn.info["t0"], statement, parameters))
 
     runs = []

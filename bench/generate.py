@@ -53,7 +53,8 @@ def write_city_year(inbox: Path, registry: Path, year: int, n_units: int, seed: 
             sheets: dict[str, list[dict] | None] = {}
             forms = unit["forms"].split("|")
             if "inspection" in forms:
-                sheets["inspection"] = _inspection_rows(rng, unit["code"], period, rng.choice([0, 1, 2, 3, 5, 8, 12]), 1)
+                n_rows = rng.choice([0, 1, 2, 3, 5, 8, 12])
+                sheets["inspection"] = _inspection_rows(rng, unit["code"], period, n_rows, 1)
             if "transfer" in forms:
                 sheets["transfer"] = [
                     {"transfer_id": f"{unit['code']}-{period}-{k}", "offence": "拒不支付劳动报酬",
