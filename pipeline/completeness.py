@@ -14,7 +14,7 @@ Rules (README, "Reading completeness", says the same to the operator):
 - Rows exist for the months that have been run: ``run_month`` refreshes its month, so a month run
   with no inbox folder at all is all ``missing``. A month never run is "not processed" (``—``),
   whatever its deadline; a month with loaded workbooks but no rows (loaded before this table
-  existed) is computed on the fly.
+  existed) is computed on the fly, and a stored ``pending`` whose deadline has passed reads as ``missing``.
 """
 
 from __future__ import annotations
@@ -196,12 +196,17 @@ def year_completeness(
         rows = [dict(r._mapping) for r in conn.execute(
             sa.select(completeness).where(completeness.c.period.between(months[0], months[-1]))
         )]
+        # A month run before its deadline and not since: what was pending then is missing now.
+        current = now or _utc_now()
+        for r in rows:
+            if r["status"] == "pending" and current > r["due_utc"]:
+                r["status"] = "missing"
         stored = {r["period"] for r in rows}
         with_files = set(conn.execute(
             sa.select(return_file.c.period).distinct().where(return_file.c.period.between(months[0], months[-1]))
         ).scalars())
         for period in sorted(with_files - stored):
-            rows.extend(compute_month(conn, period, due_utc(period, settings), now or _utc_now()))
+            rows.extend(compute_month(conn, period, due_utc(period, settings), current))
     day, hour, tz = deadline_rule(settings)
     return YearCompleteness(year=year, rows=rows, processed=sorted(stored | with_files),
                             deadline_zh=f"报告期次月{day}日{hour:02d}:00（{tz}）")

@@ -445,15 +445,13 @@ def validate_frame(
         outcome = validator.validate_expectation_suite(suite)
         for result in outcome.results:
             _check_evaluated(result)
-        failed = [i for i, result in enumerate(outcome.results) if not result.success]
+        failed = [result.expectation_config for result in outcome.results if not result.success]
         if failed:
-            # Same validator, same loaded batch: only the failing expectations are run again for their rows.
+            # Same validator, same loaded batch: only the failing expectations run again, for their rows.
+            # GX does not keep the suite's order in its results: the failing ones are replaced as a set.
             validator.result_format = _ROWS
-            again = validator.validate_expectation_suite(_gx().ExpectationSuite(
-                name=suite.name, expectations=[suite.expectations[i].configuration for i in failed],
-            ))
-            for i, result in zip(failed, again.results, strict=True):
-                outcome.results[i] = result
+            again = validator.validate_expectation_suite(_gx().ExpectationSuite(name=suite.name, expectations=failed))
+            outcome.results[:] = [result for result in outcome.results if result.success] + again.results
 
     failures: list[RuleFailure] = []
     for result in outcome.results:

@@ -253,7 +253,7 @@ def _write_guide(ws: Worksheet, forms: Iterable[Form]) -> None:
         ws.cell(row, 1, f"{number}. {text}")
         ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=3)
         row += 1
-    numerals = "一二三四五六七八九十"
+    numerals = ("一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二", "十三", "十四", "十五")
     for form_index, form in enumerate(forms):
         row += 1
         heading = ws.cell(row, 1, f"{numerals[form_index]}、{form.title}（工作表“{form.sheet}”）")

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from pipeline.cli import main
-from pipeline.completeness import due_utc, refresh_completeness
+from pipeline.completeness import due_utc, refresh_completeness, year_completeness
 from pipeline.ingest import run_month
 from pipeline.registry import units
 from pipeline.sample import sample_year_data
@@ -171,6 +171,10 @@ def test_month_without_inbox_folder_is_all_missing_and_pending_before_deadline(t
     # The same month looked at before its deadline (2021-02-08 06:00 Shanghai): not due yet.
     refresh_completeness(engine, "2021-01", settings, now=dt.datetime(2021, 2, 7, 21, 59))
     assert {r["status"] for r in _rows(engine, "2021-01").values()} == {"pending"}
+    # Not run again after the deadline: the year's view no longer calls it pending.
+    later = year_completeness(engine, 2021, settings, now=dt.datetime(2021, 2, 7, 22, 1))
+    assert {later.status(u, "2021-01", f) for u, f in _owed()} == {"missing"}
+    assert later.status("JYJ", "2021-02") == "not_run"
     refresh_completeness(engine, "2021-01", settings, now=dt.datetime(2021, 2, 7, 22, 1))
     assert {r["status"] for r in _rows(engine, "2021-01").values()} == {"missing"}
 

@@ -225,6 +225,9 @@ def with_formula(cached: bool) -> bytes:
     def edit(wb):
         cell = _training_cell(wb, "持证执法人员数")
         cell.value = f"={cell.value}-0"
+        if not cached:  # the training return alone, so that the whole file is refused
+            for ws in [ws for ws in wb.worksheets if ws.title != "执法培训"]:
+                wb.remove(ws)
     data = edited("ZQ" if cached else "XL", edit)
     if not cached:
         return data

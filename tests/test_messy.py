@@ -211,3 +211,59 @@ def test_two_units_in_one_workbook_is_refused():
                                   tuple(c.label for c in FORMS["training"].columns), (10, 0, 0, 0, 0)])
     wb = parse_workbook(WorkbookData({"行政检查": sheet(ROW), "执法培训": other}), PERIOD)
     assert {p.rule for s in wb.sheets for p in s.problems} == {"unit_conflict"}
+
+
+# --- the messy sample month ------------------------------------------------------------------------------
+
+
+def _in_force_rows(url: str, period: str) -> dict[str, list]:
+    engine = make_engine(url)
+    out = {}
+    with engine.connect() as conn:
+        loaded = sa.select(submission.c.submission_id).where(submission.c.status == "loaded",
+                                                              submission.c.period == period)
+        for code, table in FACT_TABLES.items():
+            cols = [c for c in table.c if c.name not in LINEAGE]
+            query = sa.select(*cols).where(table.c.submission_id.in_(loaded))
+            out[code] = sorted((tuple(r) for r in conn.execute(query).all()), key=repr)
+    engine.dispose()
+    return out
+
+
+@pytest.mark.integration
+def test_messy_month_loads_the_same_rows_and_refuses_one_workbook(sample_inbox_2020, tmp_path, monkeypatch):
+    import shutil
+
+    from pipeline.config import settings as make
+    from pipeline.feedback import write_month_feedback
+    from pipeline.ingest import run_month
+    from pipeline.messy import BROKEN_UNIT, write_messy_month
+    from pipeline.problems_report import month_problems_text
+
+    results = {}
+    for kind in ("clean", "messy"):
+        inbox = tmp_path / kind / "inbox"
+        shutil.copytree(sample_inbox_2020 / PERIOD, inbox / PERIOD, copy_function=shutil.copy2)
+        before = {p.name for p in (inbox / PERIOD).iterdir()}
+        if kind == "messy":
+            written = write_messy_month(2020, inbox)
+            assert all(p.parent == inbox / PERIOD for p in written)
+            assert len(before - {p.name for p in (inbox / PERIOD).iterdir()}) == 6  # clean ones replaced
+        monkeypatch.setenv("DISTRICT_DATA", str(tmp_path / kind / "data"))
+        monkeypatch.setenv("DISTRICT_INBOX", str(inbox))
+        url = f"sqlite:///{tmp_path / kind / 'w.sqlite'}"
+        settings = make(url)
+        report = run_month(PERIOD, settings)
+        results[kind] = (report, _in_force_rows(url, PERIOD), write_month_feedback(PERIOD, settings), url)
+    clean_report, clean_rows, clean_feedback, _ = results["clean"]
+    report, rows, feedback, url = results["messy"]
+    assert clean_report.refused_files == [] and clean_feedback == []
+    assert rows == clean_rows
+    broken = unit_by_code(BROKEN_UNIT).name
+    [(name, messages)] = report.refused_files
+    assert name.startswith(broken)
+    assert len(messages) == 3 and any("日期不存在" in m for m in messages) and any("合计行" in m for m in messages)
+    assert {p.parent.name for p in feedback} == {broken}
+    assert sorted(p.suffix for p in feedback) == [".docx", ".xlsx"]
+    text = month_problems_text(make_engine(url), PERIOD)
+    assert name in text and "[区卫生健康局]" in text

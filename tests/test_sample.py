@@ -9,10 +9,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import assert_matches_report, report_figures_2020
 
 from pipeline.forms import FORMS, INSPECTION, TRAINING, TRANSFER
 from pipeline.registry import units
-from pipeline.sample import CHINA_TZ, sample_year_data, write_sample_year
+from pipeline.sample import CHINA_TZ, LOOKBACK_FORMS, sample_year_data, write_sample_year
 from pipeline.workbook import (
     DATE_FORMAT,
     FOOTER_TEXT,
@@ -51,7 +52,7 @@ def _rows(data: dict, form: str) -> list[tuple[str, str, dict]]:
     return [(unit, ym, row) for (unit, ym), sheets in data.items() for row in sheets.get(form) or []]
 
 
-# --- the seven figures, consolidated independently ---------------------------------------------
+# --- the first seven figures, consolidated independently ---------------------------------------
 
 
 def test_inspection_figures(data_2020: dict) -> None:
@@ -100,6 +101,117 @@ def test_training_figures(data_2020: dict) -> None:
     rows = [row for _, _, row in _rows(data_2020, "training")]
     assert sum(r["exam_takers"] for r in rows) == 607
     assert 150 <= sum(r["trained_officers"] for r in rows) <= 159
+
+
+# --- all 32 figures of the report, consolidated independently from the sample's rows ---------------
+
+
+def _flow(data: dict, form: str, column: str) -> int:
+    return sum(row[column] or 0 for _, _, row in _rows(data, form))
+
+
+def _year_end(data: dict, form: str, column: str) -> int:
+    """A stock: each unit's value in the last month of the year it reported it."""
+    last: dict[str, tuple[str, int]] = {}
+    for unit, ym, row in _rows(data, form):
+        if row[column] is not None and (unit not in last or ym > last[unit][0]):
+            last[unit] = (ym, row[column])
+    return sum(v for _, v in last.values())
+
+
+def _latest(data: dict, form: str) -> dict[tuple[str, str], dict]:
+    """Registers: each case's latest report."""
+    latest: dict[tuple[str, str], dict] = {}
+    for unit, _, row in sorted(_rows(data, form), key=lambda r: r[1]):
+        latest[(unit, row["case_id"])] = row
+    return latest
+
+
+def _appearance_rate(year: int) -> float:
+    data = sample_year_data(year)
+    hearings = [row for _, _, row in _rows(data, "litigation") if row["hearing_held"] == "是"]
+    assert hearings, year
+    return 100 * sum(row["head_appeared"] == "是" for row in hearings) / len(hearings)
+
+
+def independent_figures(data: dict, year: int) -> dict[str, float]:
+    """What the figure list's rules give for the sample's rows, computed without the warehouse."""
+    inspection = _rows(data, "inspection")
+    joint_max: dict[str, int] = {}
+    solo = 0
+    for _, _, row in inspection:
+        if row["joint"] == "是":
+            joint_max[row["joint_id"]] = max(joint_max.get(row["joint_id"], 0), row["entities_sampled"])
+        else:
+            solo += row["entities_sampled"]
+    transfers: dict[tuple[str, str], dict] = {}
+    for unit, _, row in sorted(_rows(data, "transfer"), key=lambda r: r[1]):
+        transfers[(unit, row["transfer_id"])] = row
+    reconsideration = _latest(data, "reconsideration").values()
+    closed = [r for r in reconsideration if r["status"] == "已结案" and r["closed_on"].year == year]
+    litigation = _latest(data, "litigation").values()
+    general = [row for _, _, row in _rows(data, "general") if row["registrations_total"]]
+    return {
+        "legal_review_items": _flow(data, "legality_review", "documents_reviewed")
+        + _flow(data, "legality_review", "contracts_reviewed"),
+        "study_sessions": _flow(data, "general", "study_sessions"),
+        "legislative_research_meetings": _flow(data, "legality_review", "research_meetings"),
+        "adviser_matters": _flow(data, "legal_adviser", "matters_handled"),
+        "adviser_opinions": _flow(data, "legal_adviser", "opinions_issued"),
+        "adviser_contracts": _flow(data, "legal_adviser", "contracts_reviewed"),
+        "adviser_meetings": _flow(data, "legal_adviser", "meetings_attended"),
+        "surveyed_enterprises": _year_end(data, "mediation", "surveyed_enterprises"),
+        "enterprise_mediation_orgs": _year_end(data, "mediation", "enterprise_mediation_orgs"),
+        "enterprise_health_checks": _flow(data, "mediation", "health_check_reports"),
+        "e_registration_rate": 100 * sum(r["registrations_online"] for r in general)
+        / sum(r["registrations_total"] for r in general),
+        "inspection_units": len({unit for unit, _, _ in inspection}),
+        "inspection_tasks": len(inspection),
+        "inspection_entities": solo + sum(joint_max.values()),
+        "joint_inspections": len(joint_max),
+        "devolved_powers": _year_end(data, "general", "devolved_powers"),
+        "transfers_filed": sum(
+            1 for r in transfers.values() if r["police_decision"] == "已立案" and r["filed_on"].year == year),
+        "exam_takers": _flow(data, "training", "exam_takers"),
+        "trained_officers": _flow(data, "training", "trained_officers"),
+        "reconsideration_accepted": sum(1 for r in reconsideration if r["accepted_on"].year == year),
+        "reconsideration_closed": len(closed),
+        "reconsideration_suggestions": sum(r["suggestion_letters"] for r in closed),
+        "reconsideration_opinions": sum(r["opinion_letters"] for r in closed),
+        "litigation_received": sum(1 for r in litigation if r["received_on"].year == year),
+        "litigation_closed": sum(1 for r in litigation if r["status"] == "已结案" and r["closed_on"].year == year),
+        "head_appearance_rate": min(_appearance_rate(y) for y in (year - 2, year - 1, year)),
+        "family_mediation_studios": _flow(data, "mediation", "family_studios_new"),
+        "legal_service_teams": _year_end(data, "mediation", "service_teams"),
+        "grids_covered": _year_end(data, "mediation", "grids_covered"),
+        "legal_aid_workers": _flow(data, "legal_aid", "workers_helped"),
+        "legal_aid_wages_10k_yuan": _flow(data, "legal_aid", "wages_recovered_yuan") / 10000,
+        "petition_risks": _flow(data, "petition", "risks_resolved"),
+    }
+
+
+def test_all_32_figures_of_the_report(data_2020: dict) -> None:
+    figures = independent_figures(data_2020, YEAR)
+    assert list(figures) == list(report_figures_2020())
+    assert_matches_report(figures, list(figures))
+
+
+def test_litigation_carries_cases_over_between_years() -> None:
+    """2020's 8 closed cases include cases received in 2019, reported in 2019's returns too."""
+    reports_2019 = {row["case_id"] for _, _, row in _rows(sample_year_data(2019), "litigation")}
+    closed_2020 = [row for row in _latest(sample_year_data(2020), "litigation").values()
+                   if row["status"] == "已结案"]
+    carried = [row for row in closed_2020 if row["received_on"].year == 2019]
+    assert carried and {row["case_id"] for row in carried} <= reports_2019
+    assert len(closed_2020) == 8
+
+
+def test_lookback_years_write_only_litigation(tmp_path: Path) -> None:
+    paths = write_sample_year(2019, tmp_path, forms=LOOKBACK_FORMS)
+    owing = [u for u in units() if "litigation" in u.forms]
+    assert len(paths) == 12 * len(owing)
+    wb = openpyxl.load_workbook(paths[0])
+    assert wb.sheetnames == ["行政应诉"]
 
 
 # --- the contract holds for every generated row, in any year -----------------------------------
@@ -233,7 +345,7 @@ def test_written_workbook_layout(written: tuple[Path, Path, list[Path], list[Pat
     month = max(range(1, 13), key=lambda m: len(data_2020[("SCJG", f"2020-{m:02d}")]["inspection"]))
     rows = data_2020[("SCJG", f"2020-{month:02d}")]["inspection"]
     wb = openpyxl.load_workbook(first / f"2020-{month:02d}" / f"区市场监督管理局_2020年{month}月报表.xlsx")
-    assert wb.sheetnames == ["行政检查", "案件移送", "执法培训"]
+    assert wb.sheetnames == ["行政检查", "案件移送", "执法培训", "综合"]
     ws = wb["行政检查"]
     assert ws["A1"].value == INSPECTION.title and ws["A1"].font.b
     assert "A1:H1" in {str(r) for r in ws.merged_cells.ranges}
