@@ -93,7 +93,7 @@ def write_cover(
         ("数据截至", local_time(as_of)),
         ("生成时间", local_time(dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0))),
         ("已发布版本", version),
-        ("报送情况", completeness_summary(completeness)),
+        ("报送完整性", completeness_summary(completeness)),
         ("指标数", f"{len(figures)}项，按报告六个部分排列（见“指标”）"),
     ]
     for offset, (label, value) in enumerate(rows, start=3):

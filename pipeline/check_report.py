@@ -193,8 +193,9 @@ def format_result(result: CheckResult, *, show_ignored: bool = True) -> str:
         f"{result.year}年报告核对：一致 {counts['confirmed']} 处，不一致 {counts['differs']} 处，"
         f"无数据支撑 {counts['not_backed']} 处，非统计数字 {counts['ignored']} 处。"
     ]
-    for status in ("differs", "not_backed", "confirmed"):
-        items = result.by_status(status)  # type: ignore[arg-type]
+    order: tuple[Status, ...] = ("differs", "not_backed", "confirmed")
+    for status in order:
+        items = result.by_status(status)
         if items:
             lines += ["", f"【{STATUS_ZH[status]}】"]
             lines += [f"  {f.describe_zh()}" for f in items]

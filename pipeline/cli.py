@@ -79,10 +79,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from pipeline.feedback import write_month_feedback
     from pipeline.ingest import run_month
+    from pipeline.validate import build_data_docs
 
     s = _settings(args)
     report = run_month(args.period, s)
     print("\n".join(report.lines()))
+    print(f"data docs: {build_data_docs(s.data_docs)}")
     for path in write_month_feedback(args.period, s):
         print(f"feedback: {path}")
     return 0

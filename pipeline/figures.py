@@ -113,6 +113,9 @@ def display(value: float, unit: str, approx: bool) -> str:
 
 # --- contributing rows ------------------------------------------------------------------------
 
+#: A figure's contributing rows: one select, or a UNION ALL of selects (one per column it adds up).
+RowsQuery = sa.Select | sa.CompoundSelect
+
 #: flow: summed over the year's months; stock: each unit's last month of the year; distinct: units
 #: counted once; rate: 100 × Σcounted / Σbase; rate3: the lowest yearly rate of the last three years.
 Measure = Literal["flow", "stock", "distinct", "rate", "rate3"]
@@ -126,7 +129,7 @@ class FigureDef:
     form: str
     measure: Measure
     #: year → the contributing rows, with the columns ``ROW_COLUMNS`` names.
-    rows: Callable[[int], sa.Select]
+    rows: Callable[[int], RowsQuery]
     #: Multiplies counted and reported values (yuan → 万元).
     scale: float = 1.0
     #: Why the figure differs from the sum of what units report, when it does.
@@ -224,10 +227,10 @@ def _flow(form: str, column: str) -> Callable[[int], sa.Select]:
     return rows
 
 
-def _flows(form: str, *columns: str) -> Callable[[int], sa.Select]:
+def _flows(form: str, *columns: str) -> Callable[[int], RowsQuery]:
     """Several flows added up into one figure (e.g. documents plus contracts reviewed)."""
-    def rows(year: int) -> sa.Select:
-        return sa.union_all(*(_flow(form, column)(year) for column in columns))  # type: ignore[return-value]
+    def rows(year: int) -> RowsQuery:
+        return sa.union_all(*(_flow(form, column)(year) for column in columns))
     return rows
 
 
@@ -342,13 +345,13 @@ def _head_appearance(year: int) -> sa.Select:
     )
 
 
-def _e_registration(year: int) -> sa.Select:
+def _e_registration(year: int) -> RowsQuery:
     src = _facts("general", year)
     online = _cells(src, "registrations_online", base=0, where=src.c.registrations_total > 0,
                     note=_text("分子：全程电子化登记数"))
     total = _cells(src, "registrations_total", reported=0, base=src.c.registrations_total,
                    where=src.c.registrations_total > 0, note=_text("分母：企业登记总数"))
-    return sa.union_all(online, total)  # type: ignore[return-value]
+    return sa.union_all(online, total)
 
 
 _JOINT_ENTITIES = "联合抽查各参与单位重复填报的检查对象只计一次（取最大户数）"

@@ -122,7 +122,10 @@ def _frame(form: Form, period: str, sheets: list[tuple[str, ParsedSheet]]):
 def validate_month(
     period: str, parsed: list[tuple[str, ParsedSheet]], data_docs: Path | None = None
 ) -> None:
-    """Run each form's suite over all of its rows in the month; findings go onto their sheet."""
+    """Run each form's suite over all of its rows in the month; findings go onto their sheet.
+
+    With ``data_docs`` each form's GX result is stored there; ``validate.build_data_docs`` renders them.
+    """
     from pipeline.validate import validate_frame
 
     for form in FORMS.values():

@@ -11,7 +11,6 @@ sample inbox month (``python -m pipeline sample --messy``).
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 import random
 from collections.abc import Callable, Iterable
@@ -22,7 +21,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Border, PatternFill, Side
 from openpyxl.worksheet.worksheet import Worksheet
 
-from pipeline.coerce import EXCEL_EPOCH
+from pipeline.coerce import EXCEL_EPOCH, to_int
 from pipeline.forms import FORMS, FORMS_BY_SHEET, PERIOD_LABEL, UNIT_LABEL, YES, Form
 from pipeline.registry import Unit, unit_by_code, units
 from pipeline.workbook import FIRST_DATA_ROW, HEADER_ROW, INFO_ROW, period_column, period_text
@@ -214,8 +213,6 @@ def total_row(ws: Worksheet, lay: Layout, rng: random.Random) -> None:
 
 
 def _as_int(value: object) -> int:
-    from pipeline.coerce import to_int
-
     return to_int(value) or 0
 
 
@@ -346,12 +343,6 @@ def messy_copy(source: Path, target: Path, rng: random.Random, edits: Iterable[s
     return target
 
 
-def messy_bytes(source: Path, rng: random.Random, edits: Iterable[str] = EDITS) -> bytes:
-    buffer = io.BytesIO()
-    mess_up(load_workbook(source), rng, edits).save(buffer)
-    return buffer.getvalue()
-
-
 # --- the messy sample month ------------------------------------------------------------------------
 
 #: Units whose clean December workbook the messy month replaces, and the names their clerks give the file.
@@ -365,8 +356,10 @@ MESSY_UNITS: dict[str, str] = {
 }
 #: A unit that sends its return twice: the clean one, then a messy one of the same meaning a day later.
 RESENT_UNIT = "WJW"
-#: The unit whose later correction is broken (bad date, 合计 that does not add up, a 是/否 that is neither).
-BROKEN_UNIT = "RSJ"
+#: Units whose later correction may be the broken one (bad date, 合计 that does not add up, a 是/否 that
+#: is neither): the first with a 行政检查 row in the month.
+BROKEN_UNITS = ("RSJ", "STHJ", "ZJJ", "SWJ", "JYJ", "MZJ", "ZRZY", "SWSJ", "SCJG")
+BROKEN_UNIT = BROKEN_UNITS[0]
 
 
 def _set_mtime(path: Path, when: dt.datetime) -> None:
@@ -374,12 +367,20 @@ def _set_mtime(path: Path, when: dt.datetime) -> None:
 
 
 def _broken(source: Path, target: Path) -> Path:
-    """A correction of ``source``'s 行政检查 alone, with three mistakes a clerk makes in it."""
+    """A correction of ``source``'s 行政检查 alone (执法培训 if it has no inspection rows) with mistakes in it."""
     wb = load_workbook(source)
-    ws = wb[FORMS["inspection"].sheet]
+    sheet = FORMS["inspection"].sheet
+    if sheet not in wb.sheetnames or layout_of(wb[sheet]).n_rows == 0:
+        sheet = FORMS["training"].sheet
+    ws = wb[sheet]
     for other in [s for s in wb.worksheets if s is not ws]:
         wb.remove(other)
     lay = layout_of(ws)
+    if lay.form.code == "training":
+        ws.cell(lay.first_row, lay.cols["certified_officers"]).value = "很多"
+        ws.cell(lay.first_row, lay.cols["exam_takers"]).value = "12.5"
+        wb.save(target)
+        return target
     date_col = lay.cols["completed_on"]
     ws.cell(lay.first_row, date_col).value = "2020-12-32"
     ws.cell(lay.first_row, lay.cols["joint"]).value = "不确定"
@@ -400,8 +401,10 @@ def write_messy_month(year: int, inbox: Path, month: int = 12) -> list[Path]:
     unit sends a correction of its 行政检查 a day later that is broken and refused (its earlier valid
     return stays in force). The year's figures do not change. Returns the files written.
     """
-    from pipeline.sample import received_at, return_path
+    from pipeline.sample import received_at, return_path, sample_year_data
 
+    data = sample_year_data(year)
+    period = f"{year:04d}-{month:02d}"
     written: list[Path] = []
     folder = inbox / f"{year:04d}-{month:02d}"
     for code, pattern in MESSY_UNITS.items():
@@ -414,17 +417,18 @@ def write_messy_month(year: int, inbox: Path, month: int = 12) -> list[Path]:
         written.append(target)
     resent = unit_by_code(RESENT_UNIT)
     clean = return_path(inbox, resent, year, month)
-    target = folder / f"{resent.name}_{period_text(f'{year:04d}-{month:02d}')}报表（更正）.xlsx"
+    target = folder / f"{resent.name}_{period_text(period)}报表（更正）.xlsx"
     messy_copy(clean, target, random.Random(f"messy-{year}-{month}-{RESENT_UNIT}"))
     _set_mtime(target, received_at(year, month, RESENT_UNIT) + dt.timedelta(days=1))
     written.append(target)
-    broken_unit: Unit = unit_by_code(BROKEN_UNIT)
+    others = [u.code for u in units() if u.code not in (*MESSY_UNITS, RESENT_UNIT)]
+    with_rows = [c for c in (*BROKEN_UNITS, *others) if c in others and data[(c, period)].get("inspection")]
+    broken_unit: Unit = unit_by_code(with_rows[0] if with_rows else BROKEN_UNIT)
     clean = return_path(inbox, broken_unit, year, month)
     target = _broken(clean, folder / f"{broken_unit.name}{month}月报表_更正.xlsx")
-    _set_mtime(target, received_at(year, month, BROKEN_UNIT) + dt.timedelta(days=1))
+    _set_mtime(target, received_at(year, month, broken_unit.code) + dt.timedelta(days=1))
     written.append(target)
     return written
 
 
-__all__ = ["BOOK_EDITS", "EDITS", "SHEET_EDITS", "Layout", "layout_of", "mess_up", "messy_bytes", "messy_copy",
-           "write_messy_month"]
+__all__ = ["BOOK_EDITS", "EDITS", "SHEET_EDITS", "Layout", "layout_of", "mess_up", "messy_copy", "write_messy_month"]

@@ -69,7 +69,9 @@ def figures_table(figures: list[dict]) -> str:
     """A plain-text table for the terminal."""
     lines = [f"{'指标代码':<28}{'数值':>10}  报告表述        指标"]
     for f in figures:
-        lines.append(f"{f['code']:<32}{_number(f['value']):>10}  {f['display_zh']:<14}{f['label_zh']}")
+        value = _number(f["value"])
+        shown = value if isinstance(value, int) else f"{value:.2f}"  # rates: exact in csv/json, rounded here
+        lines.append(f"{f['code']:<32}{shown:>10}  {f['display_zh']:<14}{f['label_zh']}")
     return "\n".join(lines)
 
 

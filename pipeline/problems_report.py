@@ -109,7 +109,9 @@ def _resent(rows: list[tuple[str | None, str, str, str]]) -> list[Resent]:
     for (unit, form), names in by_key.items():
         if len(names) > 1:
             merged.setdefault((unit, names[-1], tuple(names[:-1])), []).append(form)
-    return [Resent(unit, latest, list(older), forms) for (unit, latest, older), forms in merged.items()]
+    order = list(FORMS)
+    return [Resent(unit, latest, list(older), sorted(forms, key=lambda f: order.index(f) if f in order else len(order)))
+            for (unit, latest, older), forms in merged.items()]
 
 
 def resent_warnings(loads: list[FileLoad]) -> list[tuple[str, list[str]]]:

@@ -125,8 +125,8 @@ def uncached_formula_cells(stream: BinaryIO, chunk_size: int = 1 << 20) -> list[
             cut = len(data)
         else:
             # Only whole cells are examined: cut after the last complete cell element.
-            cut = max(data.rfind(b"</c>"), data.rfind(b":c>"))
-            cut = cut + 4 if cut >= 0 else 0
+            plain, prefixed = data.rfind(b"</c>"), data.rfind(b":c>")
+            cut = max(plain + 4 if plain >= 0 else 0, prefixed + 3 if prefixed >= 0 else 0)
         head, carry = data[:cut], data[cut:]
         if b"<f" in head or b":f" in head:
             for match in _CELL_RE.finditer(head):

@@ -162,7 +162,7 @@ def to_markdown(report: ReportText) -> str:
             lines += [sentence.text, ""]
             if sentence.changes:
                 lines += ["> 同比：" + "；".join(sentence.changes), ""]
-    return "\n".join(lines).rstrip() + "\n"
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip() + "\n"
 
 
 def _east_asian_font(run, name: str) -> None:

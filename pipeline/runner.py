@@ -135,10 +135,12 @@ def run_year_direct(year: int, settings: Settings, periods: list[str] | None = N
     from pipeline.annual import consolidate_year
     from pipeline.feedback import write_month_feedback
     from pipeline.ingest import run_month
+    from pipeline.validate import build_data_docs
 
     lines: list[str] = []
     for period in periods or months_of(year):
         report = run_month(period, settings)
+        build_data_docs(settings.data_docs)
         write_month_feedback(period, settings)
         lines.extend(report.lines())
     consolidate_year(year, settings)

@@ -221,13 +221,19 @@ def _raised(result: ExpectationValidationResult) -> str | None:
     return None
 
 
-def _failures(result: ExpectationValidationResult) -> list[RuleFailure]:
+def _check_evaluated(result: ExpectationValidationResult) -> None:
+    """Raise if GX could not evaluate the expectation (it reports that as a failed result)."""
     config_ = result.expectation_config
     if config_ is None:
         raise RuntimeError("GX returned a result without its expectation")
     error = _raised(result)
     if error is not None:
         raise RuntimeError(f"GX could not evaluate {config_.type} {config_.kwargs}: {error}")
+
+
+def _failures(result: ExpectationValidationResult) -> list[RuleFailure]:
+    _check_evaluated(result)
+    config_ = result.expectation_config
     if result.success:
         return []
     meta = config_.meta or {}
@@ -278,8 +284,6 @@ class _Prepared:
 _CONTEXT: list[Any] = []
 #: Form code -> what its validations reuse, while its suite file is unchanged.
 _PREPARED: dict[str, _Prepared] = {}
-#: Results directory -> GX results store writing there.
-_RESULT_STORES: dict[Path, Any] = {}
 _SCOPE = threading.local()
 #: Enough to tell which expectations fail; the row ids are asked for only for those.
 _PASS_FAIL = {"result_format": "BOOLEAN_ONLY"}
@@ -369,7 +373,9 @@ def _gx_scope(datasource: Any) -> Iterator[None]:
         _SCOPE.memo = None
         pandas_execution_engine.HASH_THRESHOLD = threshold
         engine = datasource.get_execution_engine()
-        getattr(engine, "_metric_cache", {}).clear()
+        cache = getattr(engine, "_metric_cache", None)
+        if isinstance(cache, dict):
+            cache.clear()
         engine.batch_manager.reset_batch_cache()
         engine.batch_manager.batch_data_cache.clear()
 
@@ -391,22 +397,25 @@ def _gx_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _store_result(directory: Path, result: Any, run_id: Any) -> None:
-    """Persist ``result`` where :func:`build_data_docs` finds it."""
-    from great_expectations.data_context.store import ValidationResultsStore
+    """Persist ``result`` where :func:`build_data_docs` finds it.
+
+    Written as GX's filesystem results store writes it (same path, same JSON), without the store's
+    schema round trip, which cost as much again as the conversion to JSON.
+    """
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
     )
 
-    store = _RESULT_STORES.get(directory)
-    if store is None:
-        store = _RESULT_STORES[directory] = ValidationResultsStore(store_backend=_results_backend(directory))
     key = ValidationResultIdentifier(
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
         run_id=run_id,
         batch_identifier=result.batch_id,
     )
-    store.set(key, result)
+    *folders, name = key.to_tuple()
+    path = directory.joinpath("_validation_results", *folders, f"{name}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result.to_json_dict(), indent=2, sort_keys=True), encoding="utf-8")
 
 
 def validate_frame(
@@ -467,18 +476,11 @@ def validate_frame(
     return sorted(unique, key=lambda f: (f.row_id, order.get(f.column, len(order))))
 
 
-def _check_evaluated(result: ExpectationValidationResult) -> None:
-    error = _raised(result)
-    if error is not None:
-        config_ = result.expectation_config
-        raise RuntimeError(f"GX could not evaluate {config_.type} {config_.kwargs}: {error}")
-
-
 def build_data_docs(data_docs_dir: Path) -> Path:
     """Render the Data Docs site in ``data_docs_dir`` from the results stored there; the index's path.
 
-    Suite pages are rendered from ``expectations/`` as it is now; a stored result is rendered once,
-    when its page does not exist yet; the index lists every stored result.
+    Renders what is missing or stale: a stored result without its page, a suite page older than its
+    file in ``expectations/``; then the index, which lists every stored result and suite.
     """
     gx = _gx()
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
@@ -486,21 +488,28 @@ def build_data_docs(data_docs_dir: Path) -> Path:
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False, "metric_calculations": False}
     _add_data_docs_site(context, data_docs_dir)
-    resources: list[Any] = []
+    stale: list[Any] = []
     for form in FORMS.values():
-        if suite_path(form).is_file():
-            context.suites.add(load_suite(form))
-            resources.append(ExpectationSuiteIdentifier(name=form.code))
+        path = suite_path(form)
+        if not path.is_file():
+            continue
+        context.suites.add(load_suite(form, path.parent))
+        page = data_docs_dir / "expectations" / f"{form.code}.html"
+        if not page.is_file() or page.stat().st_mtime_ns < path.stat().st_mtime_ns:
+            stale.append(ExpectationSuiteIdentifier(name=form.code))
     store = context.stores[DATA_DOCS_RESULTS_STORE]
-    resources.extend(key for key in store.list_keys() if not _page(data_docs_dir, key).is_file())
-    context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=resources)
-    return data_docs_dir / "index.html"
+    stale.extend(key for key in store.list_keys() if not _page(data_docs_dir, key).is_file())
+    index = data_docs_dir / "index.html"
+    if stale or not index.is_file():
+        # No identifiers at all would make GX render every page again.
+        context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=stale or None)
+    return index
 
 
 def _page(directory: Path, key: Any) -> Path:
     """Where the site puts the page of the stored result ``key``."""
-    *folders, batch = key.to_tuple()
-    return directory.joinpath("validations", *folders, f"{batch}.html")
+    *folders, name = key.to_tuple()
+    return directory.joinpath("validations", *folders, f"{name}.html")
 
 
 if __name__ == "__main__":

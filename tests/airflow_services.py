@@ -119,13 +119,14 @@ def _die_with_parent() -> None:
 def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 2.0,
              alive: Callable[[], None] | None = None) -> Any:
     """Poll ``check`` until it returns something truthy; ServiceError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     last: Any = None
-    while time.monotonic() < deadline:
+    while time.monotonic() < started + timeout:
         if alive:
             alive()
         last = check()
         if last:
+            print(f"waited {time.monotonic() - started:.0f} s for {what}", flush=True)
             return last
         time.sleep(interval)
     raise ServiceError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")

@@ -61,3 +61,18 @@ def test_period_rejects_nonsense():
 def test_text_keeps_ids_typed_as_numbers_readable():
     assert to_text(7.0) == "7"
     assert to_text("　A-1 ") == "A-1"
+
+
+def test_period_typed_as_a_number_is_read_only_when_unambiguous():
+    assert to_period(2020.12) == "2020-12" and to_period(2020.05) == "2020-05"
+    # 2020.1 in a number cell was typed as 2020.1 or 2020.10: January or October, so not guessed.
+    assert to_period(2020.1) is None
+
+
+def test_unquote_undoes_only_our_own_formula_neutralisation():
+    from pipeline.coerce import unquote
+    from pipeline.workbook import safe_text
+
+    for text in ("=SUM(A1)", "+86 123", "-3", "@home"):
+        assert unquote(safe_text(text)) == text
+    assert unquote("'quoted'") == "'quoted'" and unquote(12) == 12

@@ -8,6 +8,7 @@ year takes a minute to ingest, so the per-test ``warehouse_url`` fixture would c
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import os
 import re
@@ -145,11 +146,13 @@ def test_source_cells_are_the_archived_workbooks_cells(sqlite_loaded) -> None:
                      "e_registration_rate", "grids_covered", "litigation_closed"):
             for c in provenance(conn, code, 2020):
                 if c.sha256 not in opened:
-                    opened[c.sha256] = load_workbook(archive_path(settings.archive, c.sha256))
+                    data = archive_path(settings.archive, c.sha256).read_bytes()
+                    opened[c.sha256] = load_workbook(io.BytesIO(data))
                 value = opened[c.sha256][c.sheet][c.cell].value
                 shown = value.date().isoformat() if hasattr(value, "date") else str(value)
                 assert shown == c.value, (code, c.file_name, c.cell)
-    entities = {c.note for c in provenance(engine.connect(), "inspection_entities", 2020) if c.note}
+    with engine.connect() as conn:
+        entities = {c.note for c in provenance(conn, "inspection_entities", 2020) if c.note}
     assert "联合抽查：其他参与单位重复填报，不重复计" in entities
 
 
@@ -223,7 +226,8 @@ def test_check_report_flags_a_changed_number_in_a_docx(sqlite_loaded, tmp_path: 
 
     settings, _ = sqlite_loaded
     doc = Document()
-    for line in REPORT.read_text(encoding="utf-8").replace("共受理行政复议案件27件", "共受理行政复议案件29件").splitlines():
+    text = REPORT.read_text(encoding="utf-8").replace("共受理行政复议案件27件", "共受理行政复议案件29件")
+    for line in text.splitlines():
         doc.add_paragraph(line)
     draft = tmp_path / "初稿.docx"
     doc.save(draft)
@@ -246,7 +250,7 @@ def test_figures_xlsx_for_report_authors(sqlite_loaded) -> None:
     cover = {r[0]: r[1] for r in wb["封面"].iter_rows(values_only=True) if r[0]}
     assert cover["年度"] == "2020年" and "北京时间" in cover["数据截至"]
     assert cover["已发布版本"].startswith("尚未发布")
-    assert cover["报送情况"].startswith("已汇入12个月")
+    assert cover["报送完整性"].startswith("已汇入12个月")
     table = [r for r in wb["指标"].iter_rows(min_row=3, values_only=True)]
     headings = [r[0] for r in table if r[1] is None]
     assert [h[:2] for h in headings] == ["一、", "二、", "三、", "四、", "五、", "六、"]
@@ -254,7 +258,7 @@ def test_figures_xlsx_for_report_authors(sqlite_loaded) -> None:
     flows = [code for code, d in FIGURE_DEFS.items() if d.measure == "flow"]
     assert len(wb["月度趋势"]._charts) == len(flows)
     for ws in (wb["指标"], wb["月度趋势"], wb["inspection_entities"], wb["封面"]):
-        assert ws.page_setup.paperSize == ws.PAPERSIZE_A4
+        assert str(ws.page_setup.paperSize) == ws.PAPERSIZE_A4
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
         assert "&P" in ws.oddFooter.center.text
     assert wb["指标"].print_title_rows == "$1:$2"

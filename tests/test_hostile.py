@@ -639,3 +639,16 @@ def test_outputs_neutralise_formula_text(text, tmp_path):
     assert all(c.data_type != "f" for c in cells)
     assert any(c.value == "'" + text for c in cells)
 
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("chunk_size", [7, 64, 1 << 20])
+def test_uncached_formula_scan_across_chunks_and_prefixes(chunk_size):
+    from pipeline.reader import uncached_formula_cells
+
+    xml = (b'<x:worksheet><x:sheetData><x:row r="2"><x:c r="B2"><x:f>1+1</x:f></x:c>'
+           b'<x:c r="C2"><x:f>1+1</x:f><x:v>2</x:v></x:c></x:row>'
+           b'<row r="3"><c r="A3" s="1"/><c r="AB3"><f t="shared" si="0"/></c><c r="D3"><f>A1</f><v></v></c>'
+           b'<c r="E3" t="s"><v>0</v></c></row><dataValidation><formula1>"a,b"</formula1></dataValidation>'
+           b'</x:sheetData></x:worksheet>')
+    assert uncached_formula_cells(io.BytesIO(xml), chunk_size) == [(2, 2), (3, 28), (3, 4)]

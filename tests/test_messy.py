@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pipeline.archive import InboxFile
 from pipeline.forms import FORMS
 from pipeline.ingest import build_loads, read_and_parse
-from pipeline.messy import EDITS, SHEET_EDITS, mess_up
+from pipeline.messy import EDITS, mess_up
 from pipeline.parse import parse_sheet, parse_workbook
 from pipeline.reader import SheetData, WorkbookData
 from pipeline.registry import unit_by_code
@@ -93,9 +93,8 @@ def _errors(problems) -> list[tuple[str, str | None, str]]:
     return [(p.rule, p.cell, p.message_zh) for p in problems if p.severity == "error"]
 
 
-pytestmark = pytest.mark.unit
 
-
+@pytest.mark.unit
 def test_the_clean_books_have_rows_to_lose(clean_rows):
     """The comparison means something: rows in several forms, and a nil return among them."""
     assert len(clean_rows["SCJG"]["inspection"]) >= 2 and len(clean_rows["SCJG"]["transfer"]) >= 2
@@ -103,6 +102,7 @@ def test_the_clean_books_have_rows_to_lose(clean_rows):
     assert clean_rows["HHC"]["training"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("edit", EDITS)
 @pytest.mark.parametrize("unit", ["SCJG", "TJJ"])
 def test_each_edit_alone_keeps_the_rows(edit, unit, clean_books, clean_rows):
@@ -111,6 +111,7 @@ def test_each_edit_alone_keeps_the_rows(edit, unit, clean_books, clean_rows):
     assert rows == clean_rows[unit]
 
 
+@pytest.mark.unit
 def test_all_edits_at_once_keep_the_rows_and_warn_about_extra_columns(clean_books, clean_rows):
     for unit in UNITS:
         for seed in range(3):
@@ -121,6 +122,7 @@ def test_all_edits_at_once_keep_the_rows_and_warn_about_extra_columns(clean_book
             assert {p.rule for p in problems} <= {"extra_column", "unknown_sheet"}
 
 
+@pytest.mark.unit
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     unit=st.sampled_from(UNITS),
@@ -131,10 +133,6 @@ def test_any_combination_of_edits_keeps_the_rows(unit, edits, seed, clean_books,
     rows, problems = warehouse_rows(_messy(clean_books[unit], seed, sorted(edits)))
     assert _errors(problems) == []
     assert rows == clean_rows[unit]
-
-
-def test_sheet_edits_are_applied_in_a_fixed_order():
-    assert next(iter(SHEET_EDITS)) == "numbers_as_text" and "formatted_empty_rows" in SHEET_EDITS
 
 
 # --- the parser on small inline sheets ------------------------------------------------------------------
@@ -148,6 +146,7 @@ def sheet(*rows, block=(("填报单位：区市场监管局", None, None, None, 
     return SheetData("行政检查", [("行政检查情况月报表",), *block, (), HEADER, *rows])
 
 
+@pytest.mark.unit
 def test_total_row_with_numbers_typed_as_text_and_label_in_any_column():
     total = (None, "合 计：", None, "20", None, None, None, "1")
     parsed = parse_sheet(FORMS["inspection"], sheet(ROW, ROW2, total))
@@ -156,18 +155,21 @@ def test_total_row_with_numbers_typed_as_text_and_label_in_any_column():
     assert [(p.rule, p.cell, p.value) for p in wrong.problems] == [("total_mismatch", "D7", "21")]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("marker", ["本月无", "无", " 本月无。", "本月无检查任务", "＊本月无"])
 def test_nil_markers(marker):
     parsed = parse_sheet(FORMS["inspection"], sheet((None, marker)))
     assert parsed.is_nil and parsed.rows == [] and parsed.problems == []
 
 
+@pytest.mark.unit
 def test_nil_marker_with_data_below_is_an_error_not_a_silent_drop():
     parsed = parse_sheet(FORMS["inspection"], sheet(("本月无",), ROW))
     assert [r.excel_row for r in parsed.rows] == [6]
     assert [(p.rule, p.cell) for p in parsed.problems] == [("nil_with_rows", "A5")]
 
 
+@pytest.mark.unit
 def test_header_block_label_followed_by_the_next_label_has_no_value():
     parsed = parse_workbook(WorkbookData({"行政检查": sheet(ROW, block=(("填报单位：", "报告期：", "2020年12月"),))}),
                             PERIOD).sheets[0]
@@ -175,6 +177,7 @@ def test_header_block_label_followed_by_the_next_label_has_no_value():
     assert parsed.period == PERIOD
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("cell", ["填报单位（盖章）：区市场监管局", "填报单位：区市场监管局（盖章）",
                                   "填报单位:  市场监管局"])
 def test_unit_with_a_note_in_brackets(cell):
@@ -183,6 +186,7 @@ def test_unit_with_a_note_in_brackets(cell):
     assert wb.sheets[0].unit.code == "SCJG" and wb.sheets[0].problems == []
 
 
+@pytest.mark.unit
 def test_our_own_formula_quote_is_undone():
     row = ("'-T-1", "'=食品检查", "双随机", "'+12", "否", None, "2020-12-03", 1)
     parsed = parse_sheet(FORMS["inspection"], sheet(row))
@@ -191,11 +195,13 @@ def test_our_own_formula_quote_is_undone():
     assert parsed.rows[0].values["entities_sampled"] == 12
 
 
+@pytest.mark.unit
 def test_a_quote_that_is_not_ours_is_kept():
     parsed = parse_sheet(FORMS["inspection"], sheet(("'T-1'", *ROW[1:])))
     assert parsed.rows[0].values["task_id"] == "'T-1'"
 
 
+@pytest.mark.unit
 def test_uncached_formula_cells_are_reported_where_they_are():
     data = sheet(ROW, (None, "合计", None, None))
     data.uncached_formulas = [(5, 4), (6, 4), (40, 1)]  # row 40: below the table, ignored
@@ -206,6 +212,7 @@ def test_uncached_formula_cells_are_reported_where_they_are():
     assert (5, "entities_sampled") in parsed.bad_cells
 
 
+@pytest.mark.unit
 def test_two_units_in_one_workbook_is_refused():
     other = SheetData("执法培训", [("填报单位：区卫健局",), ("报告期：2020年12月",),
                                   tuple(c.label for c in FORMS["training"].columns), (10, 0, 0, 0, 0)])

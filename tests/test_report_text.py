@@ -74,7 +74,8 @@ def test_numbers_that_are_not_statistics_are_not_figures(text: str, stored: dict
 
 
 def test_chinese_numerals_are_never_taken_for_figures(stored: dict) -> None:
-    sample = "贯彻党的十九届四中、五中全会精神，顺利通过“七五”普法终期检查，为“十三五”圆满收官。一是制定方案；二是推行民主决策。"
+    sample = ("贯彻党的十九届四中、五中全会精神，顺利通过“七五”普法终期检查，为“十三五”圆满收官。"
+              "一是制定方案；二是推行民主决策。")
     assert check_text(sample, stored, 2020).findings == []
 
 

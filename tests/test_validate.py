@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +141,10 @@ def test_good_rows_pass(form: Form, text_dtype: str) -> None:
         (TRAINING, {"training_sessions": -1}, "training_sessions", "min"),
         (TRAINING, {"exam_passed": 6}, "exam_passed", "not_above"),
         (TRAINING, {"training_sessions": 0, "trained_officers": 3}, "trained_officers", "zero_when_zero"),
-        (RECONSIDERATION, {"status": "审理中"}, "closed_on", "empty_unless"),
+        (
+            RECONSIDERATION, {"status": "审理中", "outcome": None, "suggestion_letters": None, "opinion_letters": None},
+            "closed_on", "empty_unless",
+        ),
         (RECONSIDERATION, {"closed_on": "2023-12-01"}, "closed_on", "not_before"),
         (LITIGATION, {"hearing_on": "2023-12-30"}, "hearing_on", "date_in_period"),
         (LITIGATION, {"head_appeared": None}, "head_appeared", "required_when"),
@@ -325,6 +331,53 @@ def test_expectation_gx_cannot_evaluate_is_an_error(tmp_path: Path, monkeypatch:
         validate_frame(TRAINING, make_frame(TRAINING, [GOOD["training"]]))
 
 
+def test_suite_file_changed_between_calls_is_reread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config, "EXPECTATIONS_DIR", tmp_path)
+    bad = make_frame(TRAINING, [{**GOOD["training"], "certified_officers": -5, "exam_passed": 6}])
+    suite = build_suite(TRAINING)
+    (tmp_path / "training.json").write_text(render_suite(suite), encoding="utf-8")
+    assert [f.rule for f in validate_frame(TRAINING, bad)] == ["min", "not_above"]
+
+    suite["expectations"] = [e for e in suite["expectations"] if e["meta"]["rule"] == "min"]
+    (tmp_path / "training.json").write_text(render_suite(suite), encoding="utf-8")
+    assert [f.rule for f in validate_frame(TRAINING, bad)] == ["min"]
+
+
+def test_consecutive_frames_of_a_form_are_judged_on_their_own_rows() -> None:
+    good = GOOD["inspection"]
+    first = make_frame(INSPECTION, [{**good, "task_id": f"A{i}", "method": "抽查"} for i in range(3)])
+    second = make_frame(INSPECTION, [{**good, "task_id": "B", "issues_found": -1}, {**good, "task_id": "C"}])
+    assert [(f.row_id, f.rule) for f in validate_frame(INSPECTION, first)] == [(1, "choices"), (2, "choices"),
+                                                                              (3, "choices")]
+    assert [(f.row_id, f.rule) for f in validate_frame(INSPECTION, second)] == [(1, "min")]
+    assert validate_frame(INSPECTION, make_frame(INSPECTION, [good])) == []
+
+
+def test_counts_beyond_float_precision_are_compared_exactly() -> None:
+    # 2**53 + 1 is not a float; compared as floats the two counts would be equal and pass.
+    huge = {**GOOD["training"], "exam_takers": 2**53, "exam_passed": 2**53 + 1}
+    assert [f.rule for f in validate_frame(TRAINING, make_frame(TRAINING, [huge]))] == ["not_above"]
+
+
+def test_gx_is_left_as_shipped_outside_a_validation() -> None:
+    import great_expectations.expectations as gxe
+
+    validate_frame(TRAINING, make_frame(TRAINING, [GOOD["training"]]))
+    expectation = gxe.ExpectColumnValuesToNotBeNull(column="a")
+    # GX builds a new configuration per access; the memo of validate_frame is only active inside it.
+    assert expectation.configuration is not expectation.configuration
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    assert pandas_execution_engine.HASH_THRESHOLD > 0
+
+
+def test_importing_the_module_imports_neither_gx_nor_pandas() -> None:
+    code = "import sys, pipeline.validate; print(sorted({'pandas', 'great_expectations'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=config.PROJECT_ROOT)
+    assert out.stdout.strip() == "[]"
+
+
 def test_results_stored_without_rendering_then_docs_built(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     docs = tmp_path / "docs"
     bad = {**GOOD["transfer"], "filed_on": "2024-01-09"}
@@ -348,7 +401,7 @@ def test_stored_result_names_the_failing_rows(tmp_path: Path) -> None:
     results = json.loads(stored.read_text(encoding="utf-8"))["results"]
     failed = [r for r in results if not r["success"]]
     assert [r["expectation_config"]["meta"]["rule"] for r in failed] == ["not_above"]
-    assert failed[0]["result"]["unexpected_index_list"] == [{"_row_id": 2}]
+    assert [row["_row_id"] for row in failed[0]["result"]["unexpected_index_list"]] == [2]
     assert sum(r["success"] for r in results) == len(build_suite(TRAINING)["expectations"]) - 1
 
 
@@ -363,3 +416,25 @@ def test_data_docs_index_keeps_earlier_runs(tmp_path: Path) -> None:
     assert "validations/training/2024-01/" in index
     assert "expectations/transfer.html" in index
     assert "expectations/training.html" in index
+
+
+def test_data_docs_render_each_page_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config, "EXPECTATIONS_DIR", tmp_path / "suites")
+    write_suites(tmp_path / "suites")
+    docs = tmp_path / "docs"
+    validate_frame(TRANSFER, make_frame(TRANSFER, [GOOD["transfer"]]), data_docs_dir=docs, run_name="2024-01")
+    build_data_docs(docs)
+    (first,) = (docs / "validations" / "transfer" / "2024-01").rglob("*.html")
+    suite_page = docs / "expectations" / "transfer.html"
+    rendered = {page: page.stat().st_mtime_ns for page in (first, suite_page, docs / "expectations/training.html")}
+
+    validate_frame(TRANSFER, make_frame(TRANSFER, [GOOD["transfer"]]), data_docs_dir=docs, run_name="2024-02")
+    later = tmp_path / "suites" / "training.json"
+    os.utime(later, ns=(later.stat().st_atime_ns, rendered[docs / "expectations/training.html"] + 1))
+    build_data_docs(docs)
+    assert len(list((docs / "validations" / "transfer" / "2024-02").rglob("*.html"))) == 1
+    assert first.stat().st_mtime_ns == rendered[first]
+    assert suite_page.stat().st_mtime_ns == rendered[suite_page]
+    # A suite file changed after its page was rendered gets its page rendered again.
+    assert (docs / "expectations/training.html").stat().st_mtime_ns > rendered[docs / "expectations/training.html"]
+    assert "validations/transfer/2024-02/" in (docs / "index.html").read_text(encoding="utf-8")
