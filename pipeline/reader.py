@@ -1,11 +1,13 @@
 """One reader interface for every workbook: a workbook is read once into plain cell values.
 
-``.xlsx``/``.xlsm`` are read with openpyxl (streaming, cached values only, macros never loaded);
-legacy ``.xls`` with python-calamine. Reading is bounded whatever a sheet claims about itself:
+Every workbook is read with python-calamine (Rust; cached values only, nothing evaluated, macros
+never loaded) except an ``.xlsx``/``.xlsm`` holding formulas or a worksheet part larger than
+``CALAMINE_MAX_PART``: those are streamed with openpyxl, which also locates formula cells whose cached
+value is missing. Reading is bounded whatever a sheet claims about itself:
 
 | limit | value | beyond it |
 |---|---|---|
-| ``MAX_ROWS`` | 10,000 rows | content below Excel row 10,000 refuses the workbook (``too_many_rows``) |
+| ``MAX_ROWS`` | 200,000 rows | content below Excel row 200,000 refuses the workbook (``too_many_rows``) |
 | ``MAX_COLUMNS`` | 256 columns (A…IV) | content right of column IV refuses the workbook (``too_many_columns``) |
 | ``MAX_CELLS`` | 2,000,000 cells read per workbook, formatted-but-empty ones included | refused (``too_large``) |
 """
@@ -21,8 +23,10 @@ from typing import BinaryIO, Protocol
 from pipeline.problems import Problem
 from pipeline.safety import OLE_MAGIC, InputRefused
 
-MAX_ROWS = 10_000
+MAX_ROWS = 200_000
 MAX_COLUMNS = 256
+#: Worksheet parts up to this size (uncompressed XML) are read whole by calamine; larger ones stream.
+CALAMINE_MAX_PART = 64 * 1024 * 1024
 MAX_CELLS = 2_000_000
 #: Uncached formula cells listed one by one per sheet; the rest are counted in one summary line.
 MAX_FORMULA_CELLS_LISTED = 20
@@ -152,10 +156,7 @@ class OpenpyxlReader:
         try:
             archive: zipfile.ZipFile = wb._archive
             if any(n.lower().endswith("vbaproject.bin") for n in archive.namelist()):
-                problems.append(Problem(
-                    "工作簿含有宏（.xlsm），宏未运行，只读取了单元格中保存的值", rule="macros_ignored",
-                    severity="warning",
-                ))
+                problems.append(Problem(_MACRO_WARNING, rule="macros_ignored", severity="warning"))
             sheets: dict[str, SheetData] = {}
             for ws in wb.worksheets:
                 # A sheet's <dimension> may claim A1:XFD1048576 or be wrong: read the cells actually there.
@@ -167,6 +168,65 @@ class OpenpyxlReader:
             return WorkbookData(sheets=sheets, problems=problems)
         finally:
             wb.close()
+
+
+_MACRO_WARNING = "工作簿含有宏（.xlsm），宏未运行，只读取了单元格中保存的值"
+
+
+def _calamine_rows(sheet, name: str, budget: _Budget) -> list[tuple[object, ...]]:
+    """A calamine sheet as rows from Excel row 1 and column A, bounded by the budget."""
+    (row0, col0) = sheet.start or (0, 0)
+    pad = (None,) * col0
+    rows: list[tuple[object, ...]] = [() for _ in range(row0)]
+    for r, row in enumerate(sheet.iter_rows(), start=row0 + 1):
+        rows.append(budget.take(name, r, pad + tuple(None if v == "" else v for v in row)))
+    return _finish(rows)
+
+
+class CalamineXlsxReader:
+    """Reads an ``.xlsx``/``.xlsm`` without formulas with python-calamine: about 30 times openpyxl's speed."""
+
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self.archive = archive
+
+    def read(self, source: Path | BinaryIO) -> WorkbookData:
+        from python_calamine import CalamineWorkbook
+
+        wb = (CalamineWorkbook.from_path(str(source)) if isinstance(source, Path)
+              else CalamineWorkbook.from_filelike(source))
+        problems: list[Problem] = []
+        if any(n.lower().endswith("vbaproject.bin") for n in self.archive.namelist()):
+            problems.append(Problem(_MACRO_WARNING, rule="macros_ignored", severity="warning"))
+        budget = _Budget()
+        sheets = {
+            name: SheetData(name=name, rows=_calamine_rows(wb.get_sheet_by_name(name), name, budget))
+            for name in wb.sheet_names
+        }
+        return WorkbookData(sheets=sheets, problems=problems)
+
+
+def _calamine_can_read(archive: zipfile.ZipFile) -> bool:
+    """No worksheet holds a formula (whose cache may be missing) and none is too large to read whole."""
+    for info in archive.infolist():
+        if not info.filename.startswith("xl/worksheets/") or not info.filename.endswith(".xml"):
+            continue
+        if info.file_size > CALAMINE_MAX_PART:
+            return False
+        if _has_formula(archive, info):
+            return False
+    return True
+
+
+def _has_formula(archive: zipfile.ZipFile, info: zipfile.ZipInfo, chunk_size: int = 1 << 20) -> bool:
+    """Whether a worksheet part holds a formula element, read in chunks (a part may be tens of MB)."""
+    tail = b""
+    with archive.open(info) as part:
+        while chunk := part.read(chunk_size):
+            data = tail + chunk
+            if b"<f>" in data or b"<f " in data or b":f>" in data or b":f " in data:
+                return True
+            tail = data[-8:]
+    return False
 
 
 class CalamineReader:
@@ -191,17 +251,14 @@ class CalamineReader:
         sheets: dict[str, SheetData] = {}
         for name in wb.sheet_names:
             try:
-                # skip_empty_area=False keeps rows[0] as Excel row 1 and column A first.
-                values = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-                rows = [budget.take(name, r, [None if v == "" else v for v in row])
-                        for r, row in enumerate(values, start=1)]
+                rows = _calamine_rows(wb.get_sheet_by_name(name), name, budget)
             except InputRefused:
                 raise
             except Exception as exc:
                 raise InputRefused(
                     f"旧版 .xls 文件的工作表“{name}”无法读取，请另存为 .xlsx 后重新报送", "legacy_xls_unreadable"
                 ) from exc
-            sheets[name] = SheetData(name=name, rows=_finish(rows))
+            sheets[name] = SheetData(name=name, rows=rows)
         return WorkbookData(sheets=sheets, problems=[Problem(
             "文件是旧版 .xls 格式，已按单元格的值读取；今后请另存为 .xlsx 报送", rule="legacy_xls", severity="warning",
         )])
@@ -220,6 +277,14 @@ class AutoReader:
             source.seek(position)
         if head.startswith(OLE_MAGIC):
             return CalamineReader().read(source)
+        with zipfile.ZipFile(source) as archive:
+            fast = _calamine_can_read(archive)
+            if fast:
+                if not isinstance(source, Path):
+                    source.seek(position)
+                return CalamineXlsxReader(archive).read(source)
+        if not isinstance(source, Path):
+            source.seek(position)
         return OpenpyxlReader().read(source)
 
 

@@ -27,7 +27,7 @@ from pipeline.feedback import write_month_feedback
 from pipeline.ingest import run_month
 from pipeline.messy import mess_up
 from pipeline.problems_report import month_problems_text
-from pipeline.reader import MAX_ROWS, OpenpyxlReader
+from pipeline.reader import MAX_ROWS, OpenpyxlReader, default_reader
 from pipeline.registry import unit_by_code
 from pipeline.safety import InputRefused, check_workbook_bytes
 from pipeline.sample import sample_year_data
@@ -297,7 +297,8 @@ REFUSED = {
     "条目多.xlsx": (many_entries, "zip_bomb",
                  re.compile(r"文件内部条目过多（20\d\d 个），不像正常的报表，请检查后重新报送")),
     "一百万行.xlsx": (million_rows, "too_many_rows",
-                  "工作表“行政检查”第 10001 行仍有内容，超过每张表 10,000 行的上限，请删除多余内容后重新报送"),
+                  f"工作表“行政检查”第 {MAX_ROWS + 1} 行仍有内容，超过每张表 {MAX_ROWS:,} 行的上限，"
+                  "请删除多余内容后重新报送"),
     "很宽.xlsx": (far_right_cell, "too_many_columns",
                 "工作表“执法培训”第 5 行在第 256 列（IV 列）之后仍有内容，超过上限，请删除多余内容后重新报送"),
 }
@@ -497,7 +498,7 @@ def test_a_million_rows_bounded_time_and_memory():
     started = time.monotonic()
     try:
         with pytest.raises(InputRefused) as caught:
-            OpenpyxlReader().read(io.BytesIO(data))
+            default_reader().read(io.BytesIO(data))
         elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
