@@ -32,11 +32,12 @@ from pipeline.assets import MONTHLY_RETURNS
 
 _DAY = int(os.environ.get("DISTRICT_DEADLINE_DAY", "8"))
 _HOUR = int(os.environ.get("DISTRICT_DEADLINE_HOUR", "6"))
+_TZ = os.environ.get("DISTRICT_TZ", "Asia/Shanghai")
 
 
 @dag(
     dag_id="district_returns_monthly",
-    schedule=CronDataIntervalTimetable(f"0 {_HOUR} {_DAY} * *", timezone="Asia/Shanghai"),
+    schedule=CronDataIntervalTimetable(f"0 {_HOUR} {_DAY} * *", timezone=_TZ),
     # Early enough for any month the bureau may backfill (the appearance rate looks back to 2018):
     # Airflow creates no task for a run whose logical date is before the start date.
     start_date=pendulum.datetime(2015, 1, 1, tz="Asia/Shanghai"),
@@ -59,7 +60,7 @@ def district_returns_monthly():
         from pipeline.periods import resolve_run_period
 
         run_type = getattr(getattr(dag_run, "run_type", None), "value", getattr(dag_run, "run_type", None))
-        return resolve_run_period((params or {}).get("period"), data_interval_start, run_type)
+        return resolve_run_period((params or {}).get("period"), data_interval_start, run_type, tz=_TZ)
 
     @task(outlets=[MONTHLY_RETURNS])
     def ingest_returns(period: str, outlet_events=None) -> dict:

@@ -59,10 +59,13 @@ def unquote(value: object) -> object:
 
 
 def is_blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not fold(value))
+    # str.strip() already removes every Unicode space (the ideographic one too): no folding needed.
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def to_text(value: object) -> str | None:
+    if type(value) is str:
+        return fold(value) or None
     if is_blank(value):
         return None
     if isinstance(value, float) and value.is_integer():
@@ -73,6 +76,11 @@ def to_text(value: object) -> str | None:
 
 
 def to_int(value: object) -> int | None:
+    # The common case first: a number cell (calamine gives floats, openpyxl ints).
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
     if is_blank(value):
         return None
     if isinstance(value, bool):

@@ -142,9 +142,13 @@ def _header_block(rows: list[tuple[object, ...]], above: int) -> dict[str, tuple
     return found
 
 
+_FOOTER_FIRST = frozenset(p[0] for p in _FOOTER_PREFIXES)
+
+
 def _is_footer(row: tuple[object, ...]) -> bool:
     for value in row:
-        if isinstance(value, str):
+        # Cheap test first: a footer cell starts with one of a few characters.
+        if isinstance(value, str) and value.lstrip()[:1] in _FOOTER_FIRST:
             text = "".join(fold(value).split())
             if text.startswith(_FOOTER_PREFIXES):
                 return True
@@ -156,6 +160,8 @@ _TOTAL_LABELS = (TOTAL_LABEL, "总计", "合计数")
 
 def _is_total(row: tuple[object, ...]) -> bool:
     """A row saying 合计 (or 总计) in some cell, with nothing else in it but numbers."""
+    if not any(isinstance(v, str) and "计" in v for v in row):
+        return False
     texts = [v for v in row if isinstance(v, str) and not is_blank(v) and not _is_count(v)]
     return len(texts) == 1 and normalise_label(texts[0]) in _TOTAL_LABELS
 
@@ -243,7 +249,9 @@ def _read_rows(parsed: ParsedSheet, rows: list[tuple[object, ...]], header_row: 
     nil_col = 1
     parsed.end_row = header_row
     for r in range(header_row + 1, len(rows) + 1):
-        row = tuple(unquote(v) for v in rows[r - 1])
+        row = rows[r - 1]
+        if any(isinstance(v, str) and v[:1] == "'" for v in row):
+            row = tuple(unquote(v) for v in row)
         if _is_total(row):
             total = (r, row)
             parsed.end_row = r

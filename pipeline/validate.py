@@ -5,6 +5,11 @@ The suites are derived from ``pipeline/forms.py`` by :func:`build_suite`, kept a
 
 Great Expectations is imported lazily: Airflow parses the DAG files that import this module, and
 importing GX takes seconds.
+
+Validation is on the ingest's critical path, so a process keeps one GX context, and per form the
+suite (reloaded when its file changes) and batch definition. Each frame is validated twice at most:
+every expectation pass/fail only, then the failing ones again for their rows. Results are stored for
+Data Docs as JSON; :func:`build_data_docs` renders the site once per month, off that path.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ FRAME_COLUMNS = (ROW_ID, SUBMISSION_ID, PERIOD_START, PERIOD_END)
 #: Not "local_site": an ephemeral context already has a site of that name in a temp directory.
 DATA_DOCS_SITE = "district_site"
 DATA_DOCS_RESULTS_STORE = "district_validation_results"
+#: Where, inside the Data Docs directory, the stored validation results live.
+RESULTS_DIR = "_validation_results"
 #: What every expectation's meta carries, so a failure can be blamed and explained.
 META_KEYS = frozenset({"column", "column_label", "rule", "message_zh"})
 SUITE_NOTES = "Generated from pipeline/forms.py by `python -m pipeline.validate`; do not edit by hand."
@@ -250,12 +257,12 @@ def _add_data_docs_site(context: Any, directory: Path) -> None:
     """Point the context's results store and a docs site at ``directory``.
 
     GX builds the index from the validation results store, kept as JSON under
-    ``directory/_validation_results`` so that every stored run (each form of each month) stays listed.
+    ``directory/RESULTS_DIR`` so that every stored run (each form of each month) stays listed.
     """
     directory.mkdir(parents=True, exist_ok=True)
     context.add_store(DATA_DOCS_RESULTS_STORE, {
         "class_name": "ValidationResultsStore",
-        "store_backend": _results_backend(directory),
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(directory / RESULTS_DIR)},
     })
     # Before the site is added: the site builder reads the store name when it is built.
     context.validation_results_store_name = DATA_DOCS_RESULTS_STORE
@@ -264,10 +271,6 @@ def _add_data_docs_site(context: Any, directory: Path) -> None:
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(directory)},
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
     })
-
-
-def _results_backend(directory: Path) -> dict[str, str]:
-    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(directory / "_validation_results")}
 
 
 @dataclass
@@ -285,6 +288,7 @@ _CONTEXT: list[Any] = []
 #: Form code -> what its validations reuse, while its suite file is unchanged.
 _PREPARED: dict[str, _Prepared] = {}
 _SCOPE = threading.local()
+_SHIPPED_HASH_THRESHOLD: dict[str, float] = {}
 #: Enough to tell which expectations fail; the row ids are asked for only for those.
 _PASS_FAIL = {"result_format": "BOOLEAN_ONLY"}
 #: Every failing row's id; the index query string is only a long copy of the same ids.
@@ -364,14 +368,15 @@ def _gx_scope(datasource: Any) -> Iterator[None]:
     """
     from great_expectations.execution_engine import pandas_execution_engine
 
-    threshold = pandas_execution_engine.HASH_THRESHOLD
+    # Back to the shipped value, not to whatever this call found: no overlap can leave it at 0.
+    shipped = _SHIPPED_HASH_THRESHOLD.setdefault("value", pandas_execution_engine.HASH_THRESHOLD)
     pandas_execution_engine.HASH_THRESHOLD = 0
     _SCOPE.memo = {}
     try:
         yield
     finally:
         _SCOPE.memo = None
-        pandas_execution_engine.HASH_THRESHOLD = threshold
+        pandas_execution_engine.HASH_THRESHOLD = shipped
         engine = datasource.get_execution_engine()
         cache = getattr(engine, "_metric_cache", None)
         if isinstance(cache, dict):
@@ -413,7 +418,7 @@ def _store_result(directory: Path, result: Any, run_id: Any) -> None:
         batch_identifier=result.batch_id,
     )
     *folders, name = key.to_tuple()
-    path = directory.joinpath("_validation_results", *folders, f"{name}.json")
+    path = directory.joinpath(RESULTS_DIR, *folders, f"{name}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result.to_json_dict(), indent=2, sort_keys=True), encoding="utf-8")
 
@@ -440,6 +445,7 @@ def validate_frame(
         raise ValueError(f"{form.code} frame: {ROW_ID} is not unique")
 
     _gx()
+    from great_expectations.constants import DATAFRAME_REPLACEMENT_STR
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.validator.v1_validator import Validator
 
@@ -468,7 +474,10 @@ def validate_frame(
     if data_docs_dir is not None:
         # An explicit run_time: otherwise GX parses run_name as a date ("2024-01" -> today's day of Jan).
         run_id = RunIdentifier(run_name=run_name or None, run_time=datetime.now(UTC))
-        outcome.meta.update({"run_id": run_id, "validation_time": run_id.run_time})
+        outcome.meta.update({
+            "run_id": run_id, "validation_time": run_id.run_time,
+            "batch_parameters": {"dataframe": DATAFRAME_REPLACEMENT_STR},
+        })
         _store_result(data_docs_dir, outcome, run_id)
     # "in_period" is two expectations with one meta; a row outside both bounds is one failure.
     unique = dict.fromkeys(failures)

@@ -143,6 +143,7 @@ class AirflowStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     parallelism: int = 4
     port: int = 0
+    log_ports: tuple[int, int] = (0, 0)
     password: str = ""
     meta_db: str = ""
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -179,8 +180,8 @@ class AirflowStack:
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.root / "passwords.json"),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_ports[0]),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_ports[1]),
             "GX_ANALYTICS_ENABLED": "False",
             "DISTRICT_INBOX": str(self.inbox),
             "DISTRICT_DATA": str(self.data),
@@ -212,6 +213,7 @@ class AirflowStack:
         self.root.mkdir(parents=True, exist_ok=True)
         self.home.mkdir(exist_ok=True)
         self.port = free_port()
+        self.log_ports = (free_port(), free_port())
         self.password = secrets.token_urlsafe(12)
         (self.root / "passwords.json").write_text(json.dumps({ADMIN_USER: self.password}))
         self.meta_db = create_database("airflow_meta")
@@ -256,6 +258,14 @@ class AirflowStack:
         print(f"[{self.executor}] services up on {self.base_url} in {time.monotonic() - started:.0f} s", flush=True)
         return self
 
+    def _descendants(self) -> set[psutil.Process]:
+        found: set[psutil.Process] = set()
+        for proc in self.procs.values():
+            with contextlib.suppress(psutil.Error):
+                parent = psutil.Process(proc.pid)
+                found |= {parent, *parent.children(recursive=True)}
+        return found
+
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
@@ -271,24 +281,24 @@ class AirflowStack:
 
     def stop(self) -> None:
         """Kill every service, its process group and all descendants; drop the metadata DB."""
+        started = time.monotonic()
         if self._client:
             self._client.close()
             self._client = None
-        victims: list[psutil.Process] = []
-        for proc in self.procs.values():
-            with contextlib.suppress(psutil.Error):
-                parent = psutil.Process(proc.pid)
-                victims += [parent, *parent.children(recursive=True)]
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        victims: set[psutil.Process] = set()
+        for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
+            victims |= self._descendants()  # again before SIGKILL: orphans of the first round stay listed
             for proc in self.procs.values():
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, sig)
-            for victim in victims:
-                with contextlib.suppress(psutil.Error):
+                if proc.poll() is None:  # not reaped yet, so the group id is still ours
                     with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(victim.pid, sig)  # task processes lead groups of their own
+                        os.killpg(proc.pid, sig)
+            for victim in victims:
+                with contextlib.suppress(psutil.Error, OSError):
+                    # Task processes lead process groups of their own; is_running() checks it is still ours.
+                    if victim.is_running() and os.getpgid(victim.pid) == victim.pid:
+                        os.killpg(victim.pid, sig)
                     victim.send_signal(sig)
-            _, alive = psutil.wait_procs(victims, timeout=20 if sig == signal.SIGTERM else 5)
+            _, alive = psutil.wait_procs(list(victims), timeout=grace)
             if not alive:
                 break
         for proc in self.procs.values():
@@ -301,6 +311,7 @@ class AirflowStack:
         if self.meta_db:
             drop_database(self.meta_db)
             self.meta_db = ""
+        print(f"[{self.executor}] services stopped in {time.monotonic() - started:.0f} s", flush=True)
 
     # -- REST API --------------------------------------------------------------------------------
 

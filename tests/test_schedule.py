@@ -116,3 +116,12 @@ def test_deadline_is_configurable(monkeypatch):
     info = _next_after(_monthly_dag(), dt.datetime(2020, 1, 1, tzinfo=SHANGHAI))
     assert info.run_after == dt.datetime(2020, 2, 15, 9, 0, tzinfo=SHANGHAI)
     assert resolve_run_period(None, info.data_interval.start, "scheduled") == "2020-01"
+
+
+def test_time_zone_is_configurable(monkeypatch):
+    urumqi = ZoneInfo("Asia/Urumqi")  # UTC+6: the same wall-clock deadline, two hours later than Beijing
+    monkeypatch.setenv("DISTRICT_TZ", "Asia/Urumqi")
+    info = _next_after(_monthly_dag(), dt.datetime(2020, 1, 1, tzinfo=urumqi))
+    assert info.run_after == dt.datetime(2020, 2, 8, 6, 0, tzinfo=urumqi)
+    assert info.run_after == dt.datetime(2020, 2, 8, 0, 0, tzinfo=dt.UTC)
+    assert resolve_run_period(None, info.data_interval.start, "scheduled", tz="Asia/Urumqi") == "2020-01"
