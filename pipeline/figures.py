@@ -147,16 +147,22 @@ def _first_last(year: int, years_back: int = 0) -> tuple[str, str]:
     return f"{year - years_back:04d}-01", f"{year:04d}-12"
 
 
-def _facts(form: str, year: int, *, through_year_end: bool = False, years_back: int = 0,
+def _facts(form: str, year: int, *, years_back: int = 0,
            where: sa.ColumnElement | None = None, extra: tuple = ()) -> sa.Subquery:
-    """Fact rows of submissions in force in ``year`` (or any month up to its end), with receipt time."""
+    """Fact rows of submissions in force in the months of ``year`` (and ``years_back`` before), with receipt time."""
     t = FACT_TABLES[form]
     first, last = _first_last(year, years_back)
-    period = t.c.period <= last if through_year_end else t.c.period.between(first, last)
+    period = t.c.period.between(first, last)
+    # The submission conditions repeat the fact's month and form so that a large warehouse reads
+    # only the year's submissions through ix_submission_period_form.
+    sub_period = submission.c.period.between(first, last)
     query = (
         sa.select(t, submission.c.received_at_utc, *extra)
         .select_from(t)
-        .join(submission, sa.and_(submission.c.submission_id == t.c.submission_id, submission.c.status == "loaded"))
+        .join(submission, sa.and_(
+            submission.c.submission_id == t.c.submission_id, submission.c.status == "loaded",
+            submission.c.form_code == form, sub_period,
+        ))
         .where(period)
     )
     if where is not None:
@@ -165,13 +171,20 @@ def _facts(form: str, year: int, *, through_year_end: bool = False, years_back: 
 
 
 def _latest(form: str, key: str, year: int) -> sa.Subquery:
-    """Registers: each case's latest report (by reporting month) up to the end of ``year``."""
+    """Registers: each case's latest report (by reporting month) of the months of ``year``.
+
+    Every register figure counts cases by a date in the year (filed, accepted, closed, heard), and
+    such a date is never after the end of the month that reports it (the suites' date rules). So a
+    case whose latest report up to December dates an event in the year was reported in the year,
+    and that latest report is also its latest report among the year's months: reading the year's
+    months alone gives exactly the same cases, without scanning every earlier year.
+    """
     t = FACT_TABLES[form]
     rn = sa.func.row_number().over(
         partition_by=(t.c.unit_code, t.c[key]),
         order_by=(t.c.period.desc(), submission.c.received_at_utc.desc(), t.c.excel_row.desc()),
     ).label("rn")
-    ranked = _facts(form, year, through_year_end=True, extra=(rn,))
+    ranked = _facts(form, year, extra=(rn,))
     return sa.select(ranked).where(ranked.c.rn == 1).subquery()
 
 
@@ -401,9 +414,8 @@ FIGURE_DEFS: dict[str, FigureDef] = {d.code: d for d in (
     FigureDef("petition_risks", "petition", "flow", _flow("petition", "risks_resolved")),
 )}
 
-#: Forms whose figures read reports of any month up to the year's end (registers: a case's latest
-#: report counts, whenever it was made), and how many years back a form's figures look.
-THROUGH_YEAR_END = frozenset({"transfer", "reconsideration", "litigation"})
+#: How many years back a form's figures look (the three-year appearance rate); every other figure
+#: reads the year's months only (registers too: see ``_latest``).
 YEARS_BACK = {"litigation": 2}
 
 

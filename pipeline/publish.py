@@ -22,7 +22,6 @@ from pipeline.figures import (
     FIGURE_DEFS,
     LABELS_ZH,
     SOURCE_FORM,
-    THROUGH_YEAR_END,
     YEARS_BACK,
     display,
     figure_specs,
@@ -56,13 +55,11 @@ class Publication:
 def feeding_submissions(conn: Connection, year: int) -> list[dict]:
     """The submissions in force that ``year``'s figures are consolidated from.
 
-    The year's months; for registers (``figures.THROUGH_YEAR_END``) every month up to the year's end,
-    and for forms whose figures look back (``figures.YEARS_BACK``) the earlier years they read.
+    The year's months and, for forms whose figures look back (``figures.YEARS_BACK``), the earlier
+    years they read.
     """
     first, last = f"{year:04d}-01", f"{year:04d}-12"
     reads = [submission.c.period.between(first, last)]
-    reads += [sa.and_(submission.c.form_code == form, submission.c.period <= last)
-              for form in sorted(THROUGH_YEAR_END)]
     reads += [sa.and_(submission.c.form_code == form, submission.c.period.between(f"{year - back:04d}-01", last))
               for form, back in sorted(YEARS_BACK.items())]
     rows = conn.execute(
