@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 from pipeline.archive import InboxFile, archive_file, list_inbox
@@ -92,28 +94,40 @@ def read_and_parse(
     return out
 
 
+class _RowIndex:
+    """``_row_id`` → (sheet, Excel row) over sheets laid end to end, without a tuple per row."""
+
+    def __init__(self, sheets: list[ParsedSheet]) -> None:
+        self.sheets = sheets
+        self.starts = list(accumulate((len(s.excel_rows) for s in sheets), initial=0))[:-1]
+
+    def __getitem__(self, row_id: int) -> tuple[ParsedSheet, int]:
+        k = bisect_right(self.starts, row_id) - 1
+        sheet = self.sheets[k]
+        return sheet, sheet.excel_rows[row_id - self.starts[k]]
+
+
 def _frame(form: Form, period: str, sheets: list[tuple[str, ParsedSheet]]):
     """One DataFrame of every row of ``form`` in the month; ``_row_id`` indexes ``index``."""
     import pandas as pd
 
     start, end = month_bounds(period)
-    records: list[dict[str, object]] = []
-    index: list[tuple[ParsedSheet, int]] = []
+    index = _RowIndex([sheet for _, sheet in sheets])
+    sub_ids: list[str] = []
     for sub_id, sheet in sheets:
-        for row in sheet.rows:
-            rec: dict[str, object] = {"_row_id": len(index), "submission_id": sub_id}
-            rec.update(row.values)
-            records.append(rec)
-            index.append((sheet, row.excel_row))
-    columns = ["_row_id", "submission_id", *(c.code for c in form.columns)]
-    frame = pd.DataFrame.from_records(records, columns=columns)
+        sub_ids += [sub_id] * len(sheet.excel_rows)
+    data: dict[str, object] = {"_row_id": range(len(sub_ids)), "submission_id": sub_ids}
     for col in form.columns:
+        values: list[object] = []
+        for _, sheet in sheets:
+            values += sheet.data[col.code]
         if col.type == "int":
-            frame[col.code] = frame[col.code].astype("Int64")
+            data[col.code] = pd.array(values, dtype="Int64")
         elif col.type == "date":
-            frame[col.code] = pd.to_datetime(frame[col.code])
+            data[col.code] = pd.to_datetime(pd.Series(values, dtype=object))
         else:
-            frame[col.code] = frame[col.code].astype(object)
+            data[col.code] = pd.Series(values).astype(object)
+    frame = pd.DataFrame(data)
     frame["period_start"] = pd.Timestamp(start)
     frame["period_end"] = pd.Timestamp(end)
     return frame, index
@@ -130,7 +144,7 @@ def validate_month(
 
     for form in FORMS.values():
         sheets = [(sid, s) for sid, s in parsed if s.form.code == form.code]
-        if not any(s.rows for _, s in sheets):
+        if not any(s.excel_rows for _, s in sheets):
             continue
         frame, index = _frame(form, period, sheets)
         failures = validate_frame(form, frame, data_docs_dir=data_docs, run_name=f"{period}-{form.code}")
@@ -192,17 +206,18 @@ def build_loads(
             unit_code = sheet.unit.code if sheet.unit else None
             units.add(unit_code)
             found.extend((sub_id, p) for p in sheet.problems)
-            facts = [] if quarantined else [
-                {"submission_id": sub_id, "excel_row": r.excel_row, "sheet": sheet.sheet,
-                 "unit_code": unit_code, "period": period, **r.values}
-                for r in sheet.rows
-            ]
+            n = 0 if quarantined else len(sheet.excel_rows)
+            facts = {
+                "submission_id": [sub_id] * n, "excel_row": sheet.excel_rows[:n], "sheet": [sheet.sheet] * n,
+                "unit_code": [unit_code] * n, "period": [period] * n,
+                **{code: values[:n] for code, values in sheet.data.items()},
+            } if n else {}
             subs.append(SubmissionLoad(row={
                 "submission_id": sub_id, "file_id": fid, "period": period, "unit_code": unit_code,
                 "form_code": sheet.form.code, "sheet": sheet.sheet, "sha256": info.sha256,
                 "file_name": info.name, "received_at_utc": info.received_at_utc,
                 "status": "quarantined" if quarantined else "loaded", "is_nil": sheet.is_nil,
-                "row_count": len(sheet.rows), "error_count": len(errors),
+                "row_count": len(sheet.excel_rows), "error_count": len(errors),
                 "warning_count": len(sheet.problems) - len(errors),
             }, facts=facts, columns=[
                 {"submission_id": sub_id, "column_code": code, "column_letter": column_letter(index),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from itertools import zip_longest
 
 from pipeline.coerce import COERCERS, CoercionError, fold, is_blank, to_period, to_text, unquote
-from pipeline.forms import FORMS, NIL_MARKERS, PERIOD_LABEL, TOTAL_LABEL, UNIT_LABEL, Form
+from pipeline.forms import FORMS, NIL_MARKERS, NO, PERIOD_LABEL, TOTAL_LABEL, UNIT_LABEL, YES, Form
 from pipeline.problems import Problem, show_value
 from pipeline.reader import MAX_FORMULA_CELLS_LISTED, SheetData, WorkbookData
 from pipeline.registry import Unit, resolve_unit
@@ -59,7 +62,10 @@ class ParsedSheet:
     period: str | None = None
     header_row: int | None = None
     columns: dict[str, int] = field(default_factory=dict)
-    rows: list[ParsedRow] = field(default_factory=list)
+    #: Excel row of each data row, in sheet order.
+    excel_rows: list[int] = field(default_factory=list)
+    #: Form column code → the coerced value of each data row (aligned with ``excel_rows``), every column.
+    data: dict[str, list[object]] = field(default_factory=dict)
     is_nil: bool = False
     problems: list[Problem] = field(default_factory=list)
     #: (excel_row, column code) of cells that could not be coerced: the suite's findings there repeat it.
@@ -67,6 +73,13 @@ class ParsedSheet:
     unit: Unit | None = None
     #: Last Excel row the parser read as part of the table (data rows and the 合计 row).
     end_row: int = 0
+
+    @property
+    def rows(self) -> list[ParsedRow]:
+        """The data rows one by one (built on each call: bulk work reads ``data``)."""
+        codes = list(self.data)
+        return [ParsedRow(excel_row=r, values={c: self.data[c][i] for c in codes})
+                for i, r in enumerate(self.excel_rows)]
 
     def cell(self, excel_row: int, code: str) -> str | None:
         col = self.columns.get(code)
@@ -184,7 +197,7 @@ def _is_nil_marker(value: object) -> bool:
 
 def parse_sheet(form: Form, sheet: SheetData) -> ParsedSheet:
     """Locate the header block and header row by label, then read and coerce the data rows."""
-    parsed = ParsedSheet(form=form, sheet=sheet.name)
+    parsed = ParsedSheet(form=form, sheet=sheet.name, data={c.code: [] for c in form.columns})
     header_row, columns, _ = _find_header_row(form, sheet.rows)
     block = _header_block(sheet.rows, header_row or HEADER_SEARCH_ROWS)
     if UNIT_LABEL in block:
@@ -242,16 +255,27 @@ def _report_uncached_formulas(parsed: ParsedSheet, sheet: SheetData) -> None:
         ))
 
 
+def _unquoted(row: tuple[object, ...]) -> tuple[object, ...]:
+    if any(isinstance(v, str) and v[:1] == "'" for v in row):
+        return tuple(unquote(v) for v in row)
+    return row
+
+
+# A 合计 row holds ``计`` and a footer starts with one of a few characters (both before folding), and our
+# formula quote starts with ``'``: a row holding none of these anywhere is neither, nor needs unquoting.
+_MAYBE_SPECIAL = re.compile("[" + re.escape("计'" + "".join(sorted(_FOOTER_FIRST))) + "]")
+
+
 def _read_rows(parsed: ParsedSheet, rows: list[tuple[object, ...]], header_row: int) -> None:
     form = parsed.form
     total: tuple[int, tuple[object, ...]] | None = None
     nil_row: int | None = None
     nil_col = 1
+    first: int | None = None
     parsed.end_row = header_row
+    # Row by row up to the first data row: blank rows, 本月无, or a 合计 row or footer right below the header.
     for r in range(header_row + 1, len(rows) + 1):
-        row = rows[r - 1]
-        if any(isinstance(v, str) and v[:1] == "'" for v in row):
-            row = tuple(unquote(v) for v in row)
+        row = _unquoted(rows[r - 1])
         if _is_total(row):
             total = (r, row)
             parsed.end_row = r
@@ -264,38 +288,139 @@ def _read_rows(parsed: ParsedSheet, rows: list[tuple[object, ...]], header_row: 
         parsed.end_row = r
         filled = [v for v in cells.values() if not is_blank(v)]
         # 本月无 alone on its row, wherever the clerk put it, before any data row.
-        if not parsed.rows and nil_row is None and len(filled) == 1 and _is_nil_marker(filled[0]):
+        if nil_row is None and len(filled) == 1 and _is_nil_marker(filled[0]):
             nil_row = r
             nil_col = next(c for code, c in parsed.columns.items() if cells[code] is filled[0])
             continue
-        values: dict[str, object] = {}
-        for col in form.columns:
-            raw = cells.get(col.code)
-            try:
-                values[col.code] = COERCERS[col.type](raw)
-            except CoercionError as exc:
-                values[col.code] = None
-                parsed.bad_cells.add((r, col.code))
-                parsed.problems.append(Problem(
-                    exc.args[0], rule=f"type_{col.type}", sheet=parsed.sheet, cell=parsed.cell(r, col.code),
-                    excel_row=r, column_label=col.label, value=show_value(raw),
-                ))
-        parsed.rows.append(ParsedRow(excel_row=r, values=values))
+        first = r
+        break
+    if first is not None:
+        total = _read_data(parsed, rows, first)
     # A sheet with no data rows is a nil return, as is one that says 本月无 (forms-contract.md).
-    parsed.is_nil = not parsed.rows
-    if nil_row is not None and parsed.rows:
+    parsed.is_nil = not parsed.excel_rows
+    if nil_row is not None and parsed.excel_rows:
         parsed.problems.append(Problem(
             "填写了“本月无”，下方却还有数据行：本月有数据时请删去“本月无”，没有数据时请删去下方各行",
             rule="nil_with_rows", sheet=parsed.sheet, cell=f"{column_letter(nil_col)}{nil_row}", excel_row=nil_row,
             value=show_value(rows[nil_row - 1][nil_col - 1]),
         ))
-    if form.kind == "aggregate" and len(parsed.rows) > 1:
-        for extra in parsed.rows[1:]:
-            parsed.problems.append(Problem(
-                "本表每月只填一行", rule="one_row", sheet=parsed.sheet, excel_row=extra.excel_row,
-            ))
+    if form.kind == "aggregate" and len(parsed.excel_rows) > 1:
+        for extra in parsed.excel_rows[1:]:
+            parsed.problems.append(Problem("本表每月只填一行", rule="one_row", sheet=parsed.sheet, excel_row=extra))
     if total is not None:
         _check_total(parsed, *total)
+
+
+def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) -> tuple[int, tuple] | None:
+    """Read the table from its first data row ``first``, column by column; the 合计 row, if one ends it."""
+    span = rows[first - 1:]
+    physical = list(zip_longest(*span)) if span else []
+    # Only rows holding a character that can start a footer or make a 合计 row are looked at one by one.
+    suspects: set[int] = set()
+    quoted: set[int] = set()
+    for c, col in enumerate(physical, start=1):
+        joined = "\n".join([v for v in col if isinstance(v, str)])
+        if _MAYBE_SPECIAL.search(joined):
+            suspects.update(i for i, v in enumerate(col) if isinstance(v, str) and _MAYBE_SPECIAL.search(v))
+            if "'" in joined:
+                quoted.add(c)
+    stop, total = len(span), None
+    for i in sorted(suspects):
+        row = _unquoted(span[i])
+        if _is_total(row):
+            stop, total = i, (first + i, row)
+            break
+        if _is_footer(row):
+            stop = i
+            break
+    width = len(physical)
+    # Cell by cell, unquoting is what unquoting the whole row does (only ``'``-led cells change).
+    columns = {
+        code: ([unquote(v) for v in physical[c - 1][:stop]] if c in quoted else list(physical[c - 1][:stop]))
+        if c <= width else [None] * stop
+        for code, c in parsed.columns.items()
+    }
+    # Rows blank in every column of the form are skipped, as the clerk's spacing rows they are.
+    blank: list[int] | range = range(stop)
+    for values in columns.values():
+        blank = [i for i in blank if (v := values[i]) is None or (isinstance(v, str) and not v.strip())]
+        if not blank:
+            break
+    keep: list[int] | range = range(stop)
+    if blank:
+        skipped = set(blank)
+        keep = [i for i in range(stop) if i not in skipped]
+        columns = {code: [values[i] for i in keep] for code, values in columns.items()}
+    parsed.excel_rows = [first + i for i in keep]
+    if parsed.excel_rows:
+        parsed.end_row = parsed.excel_rows[-1]
+    if total is not None:
+        parsed.end_row = total[0]
+    found: list[tuple[int, int, Problem]] = []
+    n = len(parsed.excel_rows)
+    for k, col in enumerate(parsed.form.columns):
+        raw = columns.get(col.code)
+        if raw is None:
+            parsed.data[col.code] = [None] * n
+            continue
+        fast = _coerce_column(col.type, raw)
+        if fast is not None:
+            parsed.data[col.code] = fast
+            continue
+        coerce, out = COERCERS[col.type], []
+        for i, value in enumerate(raw):
+            try:
+                out.append(coerce(value))
+            except CoercionError as exc:
+                out.append(None)
+                r = parsed.excel_rows[i]
+                parsed.bad_cells.add((r, col.code))
+                found.append((i, k, Problem(
+                    exc.args[0], rule=f"type_{col.type}", sheet=parsed.sheet, cell=parsed.cell(r, col.code),
+                    excel_row=r, column_label=col.label, value=show_value(value),
+                )))
+        parsed.data[col.code] = out
+    found.sort(key=lambda f: (f[0], f[1]))
+    parsed.problems.extend(p for _, _, p in found)
+    return total
+
+
+_NONE = type(None)
+_YESNO = frozenset((YES, NO, None))
+
+
+def _coerce_column(kind: str, values: list[object]) -> list[object] | None:
+    """The column's coerced values when every one is already of its type (what ``COERCERS`` would
+    give, without a call per cell); None when some value needs the per-cell coercer."""
+    types = set(map(type, values))
+    if kind == "int":
+        if types <= {int, _NONE}:
+            return values
+        if types <= {int, float, _NONE} and all(v.is_integer() for v in values if type(v) is float):
+            return [v if v is None else int(v) for v in values]
+    elif kind == "date":
+        if types <= {dt.date, _NONE}:
+            return values
+        if types <= {dt.datetime, dt.date, _NONE}:
+            return [v.date() if type(v) is dt.datetime else v for v in values]
+    elif kind == "yesno":
+        try:
+            if set(values) <= _YESNO:
+                return values
+        except TypeError:
+            return None
+    elif types <= {str, _NONE} and kind in ("text", "enum"):
+        texts = [v for v in values if v is not None]
+        # "\n" never composes with a neighbour, so the joined text is NFKC-normal iff every value is.
+        joined = "\n".join(texts)
+        if not unicodedata.is_normalized("NFKC", joined):
+            return None
+        if kind == "text" and "" not in texts and list(map(str.strip, texts)) == texts:
+            return values
+        # Equal only when no value is empty or holds any whitespace, which to_choice would remove.
+        if kind == "enum" and joined.split() == texts:
+            return values
+    return None
 
 
 def _check_total(parsed: ParsedSheet, r: int, row: tuple[object, ...]) -> None:
@@ -313,7 +438,7 @@ def _check_total(parsed: ParsedSheet, r: int, row: tuple[object, ...]) -> None:
                 excel_row=r, column_label=col.label, value=show_value(raw),
             ))
             continue
-        summed = sum(int(v) for row_ in parsed.rows if (v := row_.values.get(col.code)) is not None)
+        summed = sum(int(v) for v in parsed.data.get(col.code, ()) if v is not None)
         if stated != summed:
             parsed.problems.append(Problem(
                 f"合计行与上方各行之和（{summed}）不符", rule="total_mismatch", sheet=parsed.sheet,

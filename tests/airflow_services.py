@@ -399,7 +399,8 @@ class AirflowStack:
     @staticmethod
     def _tail(path: Path, lines: int = 60) -> str:
         try:
-            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            # Cut long lines: a failed task logs its traceback as one JSON line of many kilobytes.
+            return "\n".join(line[:600] for line in path.read_text(errors="replace").splitlines()[-lines:])
         except OSError as exc:
             return f"<{exc}>"
 

@@ -93,7 +93,7 @@ def _backfill_year_twice(stack: AirflowStack, warehouse_url: str) -> None:
     from pipeline.warehouse import dump, make_engine, submission
 
     stack.unpause(MONTHLY, ANNUAL)
-    # The operator's dates, in Shanghai: every month whose deadline-day (the 8th) lies in the range.
+    # The operator's dates, in Shanghai: every month M whose 8th (its data interval start) lies in the range.
     backfill = stack.create_backfill(MONTHLY, "2020-01-01T00:00:00+08:00", "2020-12-31T00:00:00+08:00",
                                      max_active_runs=3)
     first = stack.wait_backfill(backfill["id"], timeout=600)
