@@ -101,13 +101,13 @@ def period_year(period: sa.ColumnElement) -> sa.ColumnElement:
 def _consolidation_indexes() -> None:
     """Indexes from which consolidation (pipeline.figures) reads a year of each large form in one pass.
 
-    Keys in the order it groups by, so that PostgreSQL aggregates as it scans, and the columns it
-    reads INCLUDEd, so that it never visits the table: the inspections by unit and submission; the
-    joint ones (few) apart; register reports by year, unit and case, each case's months in order.
+    The columns it reads are INCLUDEd, so that PostgreSQL never visits the table: the year's
+    inspections by month; the joint ones (few) apart; register reports by year, unit and case, so
+    that each case's months come together, in order, and are aggregated as they are scanned.
     """
     t = FACT_TABLES["inspection"]
-    sa.Index("ix_fact_inspection_year", t.c.period, t.c.unit_code, t.c.submission_id,
-             postgresql_include=["entities_sampled"])
+    sa.Index("ix_fact_inspection_year", t.c.period, t.c.unit_code,
+             postgresql_include=["submission_id", "entities_sampled"])
     sa.Index("ix_fact_inspection_joint", t.c.period,
              postgresql_include=["unit_code", "submission_id", "joint_id", "entities_sampled"],
              postgresql_where=sa.text("joint = '是'"), sqlite_where=sa.text("joint = '是'"))

@@ -1,28 +1,41 @@
-"""The real DAGs over the 2020 sample year, through Airflow (``dag.test()``), on SQLite and PostgreSQL."""
+"""The real DAGs over the sample years, through Airflow (``dag.test()``), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import assert_matches_report
+from conftest import assert_matches_report, report_figures_2020
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-SEVEN = ["inspection_units", "inspection_tasks", "inspection_entities", "joint_inspections", "transfers_filed",
-         "exam_takers", "trained_officers"]
 
 
-def test_dags_reproduce_the_2020_report(inbox_copy, warehouse_url, make_settings):
+@pytest.fixture(scope="module")
+def inbox_2018_2020(sample_inbox_2020, tmp_path_factory):
+    """The 2020 sample plus 2018 and 2019 行政应诉 returns (the three-year appearance rate)."""
+    import shutil
+
+    from pipeline.sample import LOOKBACK_FORMS, write_sample_year
+
+    inbox = tmp_path_factory.mktemp("e2e") / "inbox"
+    shutil.copytree(sample_inbox_2020, inbox, copy_function=shutil.copy2)
+    for year in (2018, 2019):
+        write_sample_year(year, inbox, forms=LOOKBACK_FORMS)
+    return inbox
+
+
+def test_dags_reproduce_the_2020_report(inbox_2018_2020, warehouse_url, make_settings):
     from airflow.utils.state import DagRunState
 
     from pipeline.figures import stored_figures
     from pipeline.runner import run_year_airflow
     from pipeline.warehouse import make_engine
 
-    settings = make_settings(inbox_copy, warehouse_url)
-    runs = run_year_airflow(2020, settings)
-    assert [r.dag_id for r in runs] == ["district_returns_monthly"] * 12 + ["district_annual_statistics"]
+    settings = make_settings(inbox_2018_2020, warehouse_url)
+    runs = [r for year in (2018, 2019, 2020) for r in run_year_airflow(year, settings)]
+    assert [r.dag_id for r in runs] == (["district_returns_monthly"] * 12 + ["district_annual_statistics"]) * 3
     assert all(r.state == DagRunState.SUCCESS for r in runs)
     figures = {f["code"]: f["value"] for f in stored_figures(make_engine(warehouse_url), 2020)}
-    assert_matches_report(figures, SEVEN)
+    assert set(figures) == set(report_figures_2020())
+    assert_matches_report(figures, list(report_figures_2020()))
     out = settings.out / "2020"
     assert (out / "figures.csv").read_text(encoding="utf-8-sig").splitlines()[0].startswith("指标代码")
     assert (out / "figures.xlsx").stat().st_size > 0
