@@ -53,11 +53,22 @@ def resolve_run_period(
        has its interval start on the 8th of M and runs on the 8th of M+1; a backfill over
        2020-01-01 … 2020-12-31 processes 2020-01 … 2020-12.
     3. Anything else (a manual run with no period): the last month before ``now``.
+
+    A backfill whose Run Parameters name a period different from a run's own month is refused:
+    otherwise every run of the backfill would silently process that one month.
     """
+    derived = (local_month(data_interval_start, tz)
+               if data_interval_start is not None and run_type in ("scheduled", "backfill") else None)
     if param:
-        return validate_period(str(param).strip())
-    if data_interval_start is not None and run_type in ("scheduled", "backfill"):
-        return local_month(data_interval_start, tz)
+        period = validate_period(str(param).strip())
+        if run_type == "backfill" and derived and period != derived:
+            raise ValueError(
+                f"backfill run for {derived} was given period={period}: leave 报告期 empty in a backfill's "
+                "Run Parameters (each run processes its own month)"
+            )
+        return period
+    if derived:
+        return derived
     now = now or dt.datetime.now(dt.UTC)
     return shift(local_month(now, tz), -1)
 

@@ -19,6 +19,13 @@ def test_scheduled_run_uses_local_month_of_interval_start():
     assert resolve_run_period(None, dt.datetime(2020, 1, 31, 16, tzinfo=UTC), "backfill") == "2020-02"
 
 
+def test_backfill_with_a_fixed_period_is_refused():
+    start = dt.datetime(2020, 3, 7, 22, tzinfo=UTC)  # 2020-03-08 06:00 Shanghai
+    with pytest.raises(ValueError, match="backfill"):
+        resolve_run_period("2020-05", start, "backfill")
+    assert resolve_run_period("2020-03", start, "backfill") == "2020-03"
+
+
 def test_manual_run_without_period_takes_last_complete_month():
     now = dt.datetime(2021, 1, 5, 3, tzinfo=UTC)
     assert resolve_run_period(None, None, "manual", now=now) == "2020-12"
