@@ -150,11 +150,13 @@ def peak_rss(work: Path, sizes: list[int]) -> None:
         if not path.exists():
             write_big_return(path, "区市场监督管理局", "2020-06", n)
         code = (
-            "import os, resource, sys\n"
+            "import os, sys\n"
             "from pipeline.config import settings\nfrom pipeline.ingest import run_month\n"
             f"os.environ['DISTRICT_INBOX'] = {str(inbox)!r}; os.environ['DISTRICT_DATA'] = {str(work / f'mem-{n}')!r}\n"
             f"run_month('2020-06', settings('sqlite:///{work / f'mem-{n}.sqlite'}'))\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+            # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child would report the
+            # benchmark process's own peak.
+            "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')))\n"
         )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
         peaks.append(int(out.stdout.strip().splitlines()[-1]) / 1024)
