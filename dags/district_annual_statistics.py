@@ -37,21 +37,15 @@ from pipeline.assets import MONTHLY_RETURNS
 )
 def district_annual_statistics():
     @task
-    def resolve_years(params=None, triggering_asset_events=None) -> list[int]:
-        """The year(s) to consolidate: the Param, else every year named by the asset events."""
-        from pipeline.annual import years_to_consolidate
-
-        return years_to_consolidate((params or {}).get("year"), triggering_asset_events)
-
-    @task
-    def consolidate_figures(years: list[int]) -> list[dict]:
-        """Compute, store and write out each year's figures."""
+    def consolidate_figures(params=None, triggering_asset_events=None) -> list[dict]:
+        """Compute, store and write out the figures of the year(s): the Param, else the asset events' years."""
         from pipeline.airflow_glue import task_settings
-        from pipeline.annual import consolidate_year
+        from pipeline.annual import consolidate_year, years_to_consolidate
 
+        years = years_to_consolidate((params or {}).get("year"), triggering_asset_events)
         return [consolidate_year(year, task_settings()) for year in years]
 
-    consolidate_figures(resolve_years())
+    consolidate_figures()
 
 
 district_annual_statistics()

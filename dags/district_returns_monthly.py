@@ -54,49 +54,37 @@ _TZ = os.environ.get("DISTRICT_TZ", "Asia/Shanghai")
     doc_md=__doc__,
 )
 def district_returns_monthly():
-    @task
-    def resolve_period(params=None, data_interval_start=None, dag_run=None) -> str:
-        """Name the reporting month this run processes."""
-        from pipeline.periods import resolve_run_period
-
-        run_type = getattr(getattr(dag_run, "run_type", None), "value", getattr(dag_run, "run_type", None))
-        return resolve_run_period((params or {}).get("period"), data_interval_start, run_type, tz=_TZ)
-
+    # Two tasks, not one per stage: every task is a process that imports the pipeline (and this one
+    # Great Expectations: seconds each), so the stages run batched inside them, in this order.
     @task(outlets=[MONTHLY_RETURNS])
-    def ingest_returns(period: str, outlet_events=None) -> dict:
-        """Archive, read, validate and load every return of the month; then render its GX Data Docs."""
+    def ingest_returns(params=None, data_interval_start=None, dag_run=None, outlet_events=None) -> dict:
+        """Name the run's month; archive, read, validate and load all its returns; render its GX Data Docs."""
         from pipeline.airflow_glue import task_settings
         from pipeline.ingest import run_month
+        from pipeline.periods import resolve_run_period
         from pipeline.validate import build_data_docs
 
+        run_type = getattr(getattr(dag_run, "run_type", None), "value", getattr(dag_run, "run_type", None))
+        period = resolve_run_period((params or {}).get("period"), data_interval_start, run_type, tz=_TZ)
         settings = task_settings()
         report = run_month(period, settings)
-        # Here, not in a task of its own: this process has imported GX already (seconds per process).
         build_data_docs(settings.data_docs)
         outlet_events[MONTHLY_RETURNS].extra = {"period": period, "year": int(period[:4])}
         return report.as_dict()
 
     @task
-    def write_feedback(period: str) -> list[str]:
-        """Write the annotated workbooks and 退回通知 for every refused return."""
+    def report_problems(summary: dict) -> list[str]:
+        """Write the annotated workbooks and 退回通知 of refused returns; end the log with what to send back."""
         from pipeline.airflow_glue import task_settings
         from pipeline.feedback import write_month_feedback
-
-        return [str(p) for p in write_month_feedback(period, task_settings())]
-
-    @task
-    def summarise_problems(period: str, summary: dict, feedback: list[str]) -> None:
-        """End the log with what the operator has to send back."""
-        from pipeline.airflow_glue import task_settings
         from pipeline.problems_report import log_month_summary
 
-        log_month_summary(period, task_settings(), summary, feedback)
+        settings = task_settings()
+        feedback = [str(p) for p in write_month_feedback(summary["period"], settings)]
+        log_month_summary(summary["period"], settings, summary, feedback)
+        return feedback
 
-    period = resolve_period()
-    summary = ingest_returns(period)
-    feedback = write_feedback(period)
-    summary >> feedback
-    summarise_problems(period, summary, feedback)
+    report_problems(ingest_returns())
 
 
 district_returns_monthly()

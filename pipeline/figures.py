@@ -3,8 +3,9 @@
 Every figure is defined once, in ``FIGURE_DEFS``, by the fact rows that contribute to it: a SQL
 select giving, per contributing cell, its lineage (unit, submission, sheet, Excel row, column), what
 the row adds to its unit's contribution (``reported``) and what it adds to the figure (``counted``).
-Consolidation aggregates those rows in SQL; ``pipeline.provenance`` lists the same rows with their
-workbook and cell address; the monthly trend groups them by month.
+``evaluate`` aggregates those rows in SQL; ``pipeline.provenance`` lists the same rows with their
+workbook and cell address; the monthly trend groups them by month. Consolidation computes the same
+sums with one pass over each form's rows (``_consolidate_form``); tests hold the two equal.
 
 Each figure comes with what every unit contributes to it, plus a district-level adjustment row
 (unit ``*``) where a figure counts once something several units report, so that the contributions
@@ -286,8 +287,8 @@ class Share:
         return sa.union_all(part, whole)
 
 
-#: A condition on the columns ``c`` of a register report, for ``year``.
-Condition = Callable[[sa.ColumnCollection, int], sa.ColumnElement]
+#: An expression over the columns ``c`` of a register report, for ``year``.
+OnReport = Callable[[sa.ColumnCollection, int], sa.ColumnElement]
 
 
 @dataclass(frozen=True)
@@ -301,8 +302,8 @@ class Cases:
     key: str
     column: str
     date_column: str
-    condition: Condition
-    note: Condition
+    condition: OnReport
+    note: OnReport
     adds_value: bool = False
 
     def __call__(self, year: int) -> sa.Select:
@@ -607,27 +608,30 @@ def _inspection_sums(conn: Connection, year: int) -> dict[str, Sums]:
         sa.select(monthly.c.unit_code, sa.func.sum(monthly.c.tasks), sa.func.sum(monthly.c.entities))
         .group_by(monthly.c.unit_code)
     ).all()
-    joint = conn.execute(
-        sa.select(t.c.unit_code, t.c.joint_id, sa.func.count(), sa.func.sum(t.c.entities_sampled),
-                  sa.func.max(t.c.entities_sampled))
-        .where(rows, t.c.joint == YES).group_by(t.c.unit_code, t.c.joint_id)
+    # The joint rows, from their own (partial) index: what each unit reported, and each joint
+    # inspection once, with the largest number of entities any participant reported.
+    joint = sa.and_(rows, t.c.joint == YES)
+    joint_units = conn.execute(
+        sa.select(t.c.unit_code, sa.func.count(), sa.func.sum(t.c.entities_sampled))
+        .where(joint).group_by(t.c.unit_code)
     ).all()
+    largest = (
+        sa.select(sa.func.max(t.c.entities_sampled).label("entities"))
+        .where(joint).group_by(t.c.joint_id).subquery()
+    )
+    joint_count, joint_entities = conn.execute(
+        sa.select(sa.func.count(), sa.func.sum(largest.c.entities)).select_from(largest)
+    ).one()
     tasks = {u: _num(n) for u, n, _ in units}
     entities = {u: _num(e) for u, _, e in units}
-    joint_rows: dict[str, float] = defaultdict(float)
-    joint_entities = 0.0
-    largest: dict[str, float] = {}
-    for unit, joint_id, n, summed, most in joint:
-        joint_rows[unit] += n
-        joint_entities += _num(summed)
-        largest[joint_id] = max(largest.get(joint_id, 0.0), _num(most))
+    reported_joint_entities = sum(_num(e) for _, _, e in joint_units)
     return {
         # Every unit with a task in the year counts once.
         "inspection_units": Sums(dict.fromkeys(tasks, 1.0), float(len(tasks))),
         "inspection_tasks": Sums(tasks, sum(tasks.values())),
-        # A joint inspection's entities count once, as the largest number any participant reported.
-        "inspection_entities": Sums(entities, sum(entities.values()) - joint_entities + sum(largest.values())),
-        "joint_inspections": Sums(dict(joint_rows), float(len(largest))),
+        "inspection_entities": Sums(
+            entities, sum(entities.values()) - reported_joint_entities + _num(joint_entities)),
+        "joint_inspections": Sums({u: _num(n) for u, n, _ in joint_units}, float(joint_count)),
     }
 
 
@@ -686,6 +690,7 @@ def _aggregate_sums(conn: Connection, form: str, year: int, figures: dict[str, F
     t = FACT_TABLES[form]
     rows = _in_force(form, year)
     source: sa.FromClause = t
+    year_end: dict[str, sa.ColumnElement] = {}
     stocks = {code: d for code, d in figures.items() if isinstance(d, Stock)}
     if stocks:
         # A stock's year-end row is the unit's row of the last month that reported it.
@@ -695,6 +700,7 @@ def _aggregate_sums(conn: Connection, form: str, year: int, figures: dict[str, F
             .where(rows).group_by(t.c.unit_code).subquery()
         )
         source = t.join(last, last.c.unit_code == t.c.unit_code)
+        year_end = {code: last.c[code] for code in stocks}
 
     def positive(column: str, where: sa.ColumnElement | None = None) -> sa.ColumnElement:
         counted = t.c[column] > 0 if where is None else sa.and_(where, t.c[column] > 0)
@@ -705,7 +711,7 @@ def _aggregate_sums(conn: Connection, form: str, year: int, figures: dict[str, F
         if isinstance(d, Flow):
             parts[code] = [positive(column) for column in d.columns]
         elif isinstance(d, Stock):
-            parts[code] = [positive(d.column, where=t.c.period == last.c[code])]
+            parts[code] = [positive(d.column, where=t.c.period == year_end[code])]
         else:
             counted = t.c[d.whole] > 0
             parts[code] = [sa.func.sum(sa.case((counted, t.c[d.part]))), sa.func.sum(sa.case((counted, t.c[d.whole])))]
@@ -765,7 +771,7 @@ def _form_stats(conn: Connection, year: int) -> dict[str, tuple[int, dt.datetime
     out: dict[str, tuple[int, dt.datetime | None]] = {}
     for form, count, as_of in conn.execute(sa.union_all(*reads)).all():
         before, latest = out.get(form, (0, None))
-        out[form] = (before + count, max(t for t in (latest, as_of) if t is not None) if latest or as_of else None)
+        out[form] = (before + count, max((t for t in (latest, as_of) if t is not None), default=None))
     return out
 
 

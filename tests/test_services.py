@@ -81,7 +81,7 @@ def _check_year_of_runs(stack: AirflowStack, not_before: dt.datetime | None = No
     runs = _runs_in(stack, "2020-01-01", "2021-01-01")
     assert [r["state"] for r in runs] == ["success"] * 12, [(r["dag_run_id"], r["state"]) for r in runs]
     assert [_month_of(r["logical_date"]) for r in runs] == MONTHS_2020
-    assert [stack.xcom(MONTHLY, r["dag_run_id"], "resolve_period") for r in runs] == MONTHS_2020
+    assert [stack.xcom(MONTHLY, r["dag_run_id"], "ingest_returns")["period"] for r in runs] == MONTHS_2020
     if not_before:
         assert all(utc(r["start_date"]) > not_before for r in runs), "a run was not re-processed"
     return runs
