@@ -23,7 +23,8 @@ def _one_process(inbox: Path, data: Path, url: str, env: dict[str, str]) -> floa
     return time.perf_counter() - started
 
 
-def backfill_benchmark(work: Path, n_units: int | None, months: int) -> dict[str, float]:
+def backfill_benchmark(work: Path, n_units: int | None, months: int,
+                       executor: str = "LocalExecutor") -> dict[str, float]:
     """Wall seconds of the 2020 backfill via the scheduler and via one process, on fresh PostgreSQL warehouses.
 
     ``n_units`` None: the district sample year; else the city inbox ``bench/run.py`` generated.
@@ -43,7 +44,7 @@ def backfill_benchmark(work: Path, n_units: int | None, months: int) -> dict[str
     label = "district" if n_units is None else f"city-{n_units}"
     one_db = create_database("district_bench_one")
     sched_db = create_database("district_bench_sched")
-    stack = AirflowStack(root=work / f"airflow-{label}", executor="LocalExecutor", inbox=inbox,
+    stack = AirflowStack(root=work / f"airflow-{label}-{executor}", executor=executor, inbox=inbox,
                          data=work / f"data-sched-{label}",
                          extra_env={**env, "DISTRICT_WAREHOUSE_URL": pg_url(sched_db)}, parallelism=2)
     try:

@@ -179,6 +179,16 @@ def bench_consolidation(n_rows: int) -> None:
     print("\n".join("    " + line for line in plan), flush=True)
 
 
+def bench_celery(work: Path, n_units: int, months: int) -> None:
+    from backfill import backfill_benchmark
+
+    print("city backfill through the CeleryExecutor (one worker, concurrency 2)", flush=True)
+    result = backfill_benchmark(work, n_units, months, executor="CeleryExecutor")
+    ratio = result["scheduler_s"] / result["one_process_s"]
+    record("city backfill via Celery / one process", f"{ratio:.2f} ({result['scheduler_s']:.1f} s vs "
+           f"{result['one_process_s']:.1f} s)", "report", None)
+
+
 def bench_backfill(work: Path, n_units: int, months: int) -> None:
     from backfill import backfill_benchmark
 
@@ -196,7 +206,8 @@ def bench_backfill(work: Path, n_units: int, months: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: checks the harness, not the goals")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["city", "big", "memory", "consolidation", "backfill"])
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["city", "big", "memory", "consolidation", "backfill", "celery"])
     parser.add_argument("--work", default=str(ROOT / "var" / "bench"))
     args = parser.parse_args()
     work = Path(args.work) if not args.quick else Path(tempfile.mkdtemp(prefix="district-bench-"))
@@ -213,7 +224,9 @@ def main() -> int:
         bench_consolidation(20_000 if q else 10_000_000)
     if "backfill" not in args.skip and not q:
         bench_backfill(work, 300, 12)
-    elif q:
+    if "celery" not in args.skip and not q:
+        bench_celery(work, 300, 12)
+    if q:
         # Starting the Airflow services alone takes a minute or two: the quick run checks the rest.
         print("backfill through the scheduler: skipped in --quick (run `make bench` for it)", flush=True)
     import platform
