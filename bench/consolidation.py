@@ -98,7 +98,7 @@ def consolidation_benchmark(url: str, n_rows: int, repeats: int = 3) -> tuple[fl
     with engine.connect() as conn:
         raw = conn.connection.dbapi_connection
         with raw.cursor() as cur:
-            cur.execute("SET jit = off")  # as consolidate() does
+            cur.execute("SET LOCAL jit = off")  # as consolidate() does
             cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + slowest[1], slowest[2])
             plan = [r[0] for r in cur.fetchall()]
     # The last run. Forms are read side by side, so statement times add up to more than the run;

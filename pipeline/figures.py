@@ -19,6 +19,7 @@ import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Literal
@@ -595,7 +596,7 @@ def _in_force(form: str, year: int, *, by_year: bool = False) -> sa.ColumnElemen
 
 
 def _inspection_sums(conn: Connection, year: int) -> dict[str, Sums]:
-    """The inspection figures: each unit's tasks and entities in one pass, then the joint rows apart."""
+    """The inspection figures (``_INSPECTION``): each unit's tasks and entities, then the joint rows apart."""
     t = FACT_TABLES["inspection"]
     rows = _in_force("inspection", year)
     # By month and unit first, as ix_fact_inspection_year is ordered: added up as it is scanned,
@@ -633,6 +634,11 @@ def _inspection_sums(conn: Connection, year: int) -> dict[str, Sums]:
             entities, sum(entities.values()) - reported_joint_entities + _num(joint_entities)),
         "joint_inspections": Sums({u: _num(n) for u, n, _ in joint_units}, float(joint_count)),
     }
+
+
+#: The definitions ``_inspection_sums`` computes, by figure code.
+_INSPECTION = {"inspection_units": _inspection_units, "inspection_tasks": _inspection_tasks,
+               "inspection_entities": _inspection_entities, "joint_inspections": _joint_inspections}
 
 
 def _cases_sums(conn: Connection, form: str, year: int, figures: dict[str, Cases]) -> dict[str, Sums]:
@@ -735,7 +741,10 @@ def _aggregate_sums(conn: Connection, form: str, year: int, figures: dict[str, F
 def _consolidate_form(form: str, conn: Connection, year: int) -> list[FigureResult]:
     """The form's figures, in ``FIGURE_DEFS`` order: one pass per kind; ``evaluate`` for the rest."""
     defs = {code: d for code, d in FIGURE_DEFS.items() if d.form == form}
-    sums: dict[str, Sums] = _inspection_sums(conn, year) if form == "inspection" else {}
+    sums: dict[str, Sums] = {}
+    if any(d.rows is _INSPECTION.get(code) for code, d in defs.items()):
+        sums = {code: s for code, s in _inspection_sums(conn, year).items()
+                if code in defs and defs[code].rows is _INSPECTION[code]}
     cases = {code: d.rows for code, d in defs.items() if isinstance(d.rows, Cases)}
     if cases:
         sums.update(_cases_sums(conn, form, year, cases))
@@ -775,20 +784,48 @@ def _form_stats(conn: Connection, year: int) -> dict[str, tuple[int, dt.datetime
     return out
 
 
+#: Connections consolidation reads the forms on, side by side (PostgreSQL).
+READERS = 2
+
+
+def _no_jit(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        # Consolidation's statements cost enough for PostgreSQL to JIT-compile them, which takes
+        # longer (about 70 ms each on the benchmark machine) than it saves.
+        conn.exec_driver_sql("SET LOCAL jit = off")
+
+
+def _all_forms(engine: Engine, conn: Connection, year: int) -> dict[str, list[FigureResult]]:
+    """Every form's figures: on PostgreSQL side by side on ``READERS`` connections; else on ``conn``.
+
+    PostgreSQL gives a statement one core (its parallel workers do not pay off for aggregates taken
+    as the index is scanned) and the forms are independent. Each statement sees what was committed
+    when it began, as the statements of one READ COMMITTED transaction do.
+    """
+    if conn.dialect.name != "postgresql":
+        return {form: fn(conn, year) for form, fn in CONSOLIDATORS.items()}
+
+    def read(form: str) -> list[FigureResult]:
+        with engine.begin() as own:
+            _no_jit(own)
+            return CONSOLIDATORS[form](own, year)
+
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        futures = {form: pool.submit(read, form) for form in CONSOLIDATORS}
+        return {form: future.result() for form, future in futures.items()}
+
+
 def consolidate(engine: Engine, year: int) -> list[dict]:
     """Compute the year's figures, store them (replacing the year's previous ones) and return them."""
     specs = figure_specs()
     rows: list[dict] = []
     contributions: dict[str, list] = {c.name: [] for c in figure_contribution.columns}
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # These statements are costly enough for PostgreSQL to JIT-compile them, which takes
-            # longer (about 70 ms each on the benchmark machine) than it saves.
-            conn.exec_driver_sql("SET LOCAL jit = off")
+        _no_jit(conn)
         stats = _form_stats(conn, year)
-        for form_code, fn in CONSOLIDATORS.items():
+        for form_code, results in _all_forms(engine, conn, year).items():
             count, as_of = stats.get(form_code, (0, None))
-            for result in fn(conn, year):
+            for result in results:
                 spec = specs[result.code]
                 rows.append({
                     "year": year, "code": result.code, "section": spec.section,

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from pipeline.forms import FORMS, Form
+from pipeline.forms import FORMS, YES, Form
 
 metadata = sa.MetaData()
 
@@ -50,9 +50,12 @@ submission = sa.Table(
     sa.Column("error_count", sa.Integer, nullable=False),
     sa.Column("warning_count", sa.Integer, nullable=False),
     sa.Index("ix_submission_period_form", "period", "form_code", "status"),
-    # The few submissions not in force: consolidation leaves out their fact rows (pipeline.figures).
+    # For consolidation (pipeline.figures): the few submissions not in force, whose fact rows it
+    # leaves out, and what it reports of those in force (how many, latest receipt) from the index alone.
     sa.Index("ix_submission_not_in_force", "period", "form_code",
              postgresql_where=sa.text("status <> 'loaded'"), sqlite_where=sa.text("status <> 'loaded'")),
+    sa.Index("ix_submission_in_force", "period", "form_code", postgresql_include=["received_at_utc"],
+             postgresql_where=sa.text("status = 'loaded'"), sqlite_where=sa.text("status = 'loaded'")),
     comment="grain: one row per unit × month × form × file (one sheet of one workbook)",
 )
 
@@ -110,7 +113,7 @@ def _consolidation_indexes() -> None:
              postgresql_include=["submission_id", "entities_sampled"])
     sa.Index("ix_fact_inspection_joint", t.c.period,
              postgresql_include=["unit_code", "submission_id", "joint_id", "entities_sampled"],
-             postgresql_where=sa.text("joint = '是'"), sqlite_where=sa.text("joint = '是'"))
+             postgresql_where=sa.text(f"joint = '{YES}'"), sqlite_where=sa.text(f"joint = '{YES}'"))
     for form, key, read in (
         ("transfer", "transfer_id", ("police_decision", "filed_on")),
         ("reconsideration", "case_id", ("accepted_on", "status", "closed_on")),

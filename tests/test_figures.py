@@ -381,6 +381,25 @@ def test_consolidation_equals_the_definitions_on_tricky_returns(warehouse_url) -
     engine.dispose()
 
 
+def test_an_existing_warehouse_gets_the_consolidation_indexes(warehouse_url) -> None:
+    engine = make_engine(warehouse_url)
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_fact_transfer_case"))
+        conn.execute(sa.text("DROP INDEX ix_submission_not_in_force"))
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            indexes = dict(conn.execute(sa.text("SELECT indexname, indexdef FROM pg_indexes")).all())
+            assert "INCLUDE (submission_id, police_decision, filed_on)" in indexes["ix_fact_transfer_case"]
+        else:
+            indexes = dict(conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'index'")).all())
+    assert re.search(r"\(substr\(\(?period\)?(::text)?, 1, 4\), unit_code, transfer_id, period\)",
+                     indexes["ix_fact_transfer_case"])
+    assert re.search(r"status\)?(::text)? <> 'loaded'", indexes["ix_submission_not_in_force"])
+    engine.dispose()
+
+
 # --- report text and the check of a draft --------------------------------------------------------
 
 
