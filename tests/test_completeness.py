@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from conftest import LogCollector
 from openpyxl import load_workbook
 
 from pipeline.cli import main
@@ -179,15 +180,6 @@ def test_month_without_inbox_folder_is_all_missing_and_pending_before_deadline(t
     assert {r["status"] for r in _rows(engine, "2021-01").values()} == {"missing"}
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 @pytest.mark.integration
 def test_matrix_sheet_and_log_name_the_missing_unit(inbox_copy, warehouse_url, make_settings, capsys):
     from pipeline.annual import consolidate_year
@@ -216,7 +208,7 @@ def test_matrix_sheet_and_log_name_the_missing_unit(inbox_copy, warehouse_url, m
     assert "区教育局" not in out and "区市场监督管理局" in out
 
     # The monthly log names the unit still missing, by its Chinese name and forms.
-    handler = _Collect()
+    handler = LogCollector()
     logger = logging.getLogger("pipeline.problems_report")
     logger.addHandler(handler)
     level = logger.level

@@ -16,12 +16,11 @@ import os
 import re
 import shutil
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import PG_ADMIN_URL, REPO, _pg_available, assert_matches_report, report_figures_2020
+from conftest import REPO, assert_matches_report, fresh_pg_database, report_figures_2020
 from openpyxl import load_workbook
 
 from pipeline.annual import consolidate_year
@@ -84,21 +83,10 @@ def sqlite_loaded(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def pg_loaded(sample_inbox: Path, tmp_path_factory: pytest.TempPathFactory):
-    if not _pg_available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (CI must start it)")
-        pytest.skip("PostgreSQL is not reachable")
-    name = f"district_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    s, engine = _load(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", sample_inbox,
-                      tmp_path_factory.mktemp("pg-warehouse") / "data")
-    yield s, engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_pg_database() as url:
+        s, engine = _load(url, sample_inbox, tmp_path_factory.mktemp("pg-warehouse") / "data")
+        yield s, engine
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], scope="module")

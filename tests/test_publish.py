@@ -8,6 +8,7 @@ import os
 
 import pytest
 import sqlalchemy as sa
+from conftest import LogCollector
 from openpyxl import load_workbook
 
 from pipeline.annual import consolidate_year
@@ -47,15 +48,6 @@ def _rsj_training_files(engine, version: int) -> list[str]:
                 publication_submission.c.form_code == "training", publication_submission.c.period == "2020-12",
             )
         ).scalars())
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 def test_correction_after_publication(inbox_copy, warehouse_url, make_settings, capsys):
@@ -103,7 +95,7 @@ def test_correction_after_publication(inbox_copy, warehouse_url, make_settings, 
     assert "区人力资源和社会保障局 · 执法培训 · 2020-12" in out and corrected.name in out
 
     # The next consolidation logs the change and adds the comparison sheet.
-    handler = _Collect()
+    handler = LogCollector()
     logger = logging.getLogger("pipeline.publish")
     logger.addHandler(handler)
     try:
