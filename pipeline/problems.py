@@ -43,5 +43,8 @@ def show_value(value: object) -> str | None:
     """How a cell value is quoted back to a clerk."""
     if value is None:
         return None
+    # A number cell read as 20.0 was typed as 20: quote it back as the clerk sees it.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     text = str(value)
     return text if len(text) <= 60 else text[:57] + "…"

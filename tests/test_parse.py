@@ -95,3 +95,11 @@ def test_workbook_without_any_form_sheet():
     wb = parse_workbook(WorkbookData({"Sheet1": SheetData("Sheet1", [("随便写的",)])}), "2020-12")
     assert wb.sheets == []
     assert [p.rule for p in wb.problems if p.severity == "error"] == ["no_form_sheet"]
+
+
+def test_numbers_are_quoted_back_as_typed():
+    from pipeline.problems import show_value
+
+    assert show_value(20.0) == "20"
+    assert show_value(2.5) == "2.5"
+    assert show_value("x" * 70).endswith("…")
