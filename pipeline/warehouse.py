@@ -195,14 +195,9 @@ published_figure = sa.Table(
     sa.Column("year", sa.Integer, primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("code", sa.String(48), primary_key=True),
-    sa.Column("section", sa.String(4), nullable=False),
-    sa.Column("label_zh", sa.Text, nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Column("unit_zh", sa.String(8), nullable=False),
-    sa.Column("approx", sa.Boolean, nullable=False),
-    sa.Column("display_zh", sa.Text, nullable=False),
-    sa.Column("as_of_utc", sa.DateTime),
-    sa.Column("contributing_submissions", sa.Integer, nullable=False),
+    # The same columns as ``figure``: a published version freezes exactly what was consolidated.
+    *(sa.Column(c.name, c.type, nullable=c.nullable, comment=c.comment)
+      for c in figure.columns if not c.primary_key),
     sa.ForeignKeyConstraint(["year", "version"], ["publication.year", "publication.version"]),
     comment="grain: one row per year × version × figure code, frozen at publication",
 )
