@@ -33,7 +33,7 @@ from pipeline.config import Settings
 from pipeline.forms import FORMS
 from pipeline.periods import deadline, months_of, validate_period
 from pipeline.registry import units
-from pipeline.warehouse import _lock, completeness, return_file, submission
+from pipeline.warehouse import _lock, completeness, insert_rows, return_file, submission
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def refresh_completeness(
         _lock(conn, f"district-month-{period}")
         rows = compute_month(conn, period, due, now or _utc_now())
         conn.execute(completeness.delete().where(completeness.c.period == period))
-        conn.execute(completeness.insert(), rows)
+        insert_rows(conn, completeness, rows)
     counts = defaultdict(int)
     for r in rows:
         counts[r["status"]] += 1
@@ -279,6 +279,9 @@ def missing_line(engine: Engine, period: str) -> str:
 
 def write_sheet(wb, yc: YearCompleteness, title: str = "报送情况", index: int | None = 1) -> None:
     """Add the colour-coded unit × month matrix (all forms, then one block per form) to a workbook."""
+    from copy import copy
+
+    from openpyxl.cell.cell import Cell
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
 
@@ -298,26 +301,38 @@ def write_sheet(wb, yc: YearCompleteness, title: str = "报送情况", index: in
         cell = ws.cell(ws.max_row, 1)
         cell.fill, cell.alignment, cell.border = fills[status], center, border
 
+    # openpyxl hashes every style object assigned to a cell: for a city (300 units, 12 blocks) that was
+    # most of this sheet's time. Each cell style is built once, on a cell outside the sheet, and copied.
+    def style(**attributes: object) -> object:
+        model = Cell(ws)
+        for name, value in attributes.items():
+            setattr(model, name, value)
+        return model._style
+
+    name_style = style(border=border)
+    month_styles = {s: style(alignment=center, border=border, **({"fill": fills[s]} if s else {}))
+                    for s in (None, *STATUSES, NOT_RUN)}
+
     def block(heading: str, form_code: str | None) -> None:
         ws.append([])
         ws.append([heading])
-        ws.cell(ws.max_row, 1).font = Font(bold=True)
+        # ws.max_row looks at every cell: read once, then counted.
+        r = ws.max_row
+        ws.cell(r, 1).font = Font(bold=True)
         ws.append(["单位代码", "单位名称", *(f"{int(p[5:])}月" for p in yc.months)])
-        for cell in ws[ws.max_row]:
+        r += 1
+        for cell in ws[r]:
             cell.font, cell.fill, cell.border, cell.alignment = Font(bold=True), head_fill, border, center
         for unit in units():
             if form_code is not None and form_code not in unit.forms:
                 continue
-            ws.append([unit.code, unit.name])
-            r = ws.max_row
+            statuses = [yc.status(unit.code, period, form_code) for period in yc.months]
+            ws.append([unit.code, unit.name, *(SYMBOLS[s] if s else "" for s in statuses)])
+            r += 1
             for c in (1, 2):
-                ws.cell(r, c).border = border
-            for j, period in enumerate(yc.months):
-                status = yc.status(unit.code, period, form_code)
-                cell = ws.cell(r, 3 + j, SYMBOLS[status] if status else "")
-                cell.alignment, cell.border = center, border
-                if status:
-                    cell.fill = fills[status]
+                ws.cell(r, c)._style = copy(name_style)
+            for j, status in enumerate(statuses):
+                ws.cell(r, 3 + j)._style = copy(month_styles[status])
 
     block("全部报表", None)
     for form in FORMS.values():

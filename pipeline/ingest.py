@@ -10,11 +10,12 @@ import datetime as dt
 import io
 import logging
 from bisect import bisect_right
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
 
-from pipeline.archive import InboxFile, archive_file, list_inbox
+from pipeline.archive import InboxFile, archive_files, list_inbox
 from pipeline.completeness import refresh_completeness
 from pipeline.config import Settings
 from pipeline.forms import FORMS, Form
@@ -63,14 +64,14 @@ def file_id(period: str, sha256: str) -> str:
     return f"{period}:{sha256[:16]}"
 
 
-def archive_month(period: str, settings: Settings) -> list[tuple[InboxFile, bytes]]:
-    """Copy every file of ``inbox/<period>/`` into the archive before anything reads it."""
+def archive_month(period: str, settings: Settings) -> Iterator[tuple[InboxFile, bytes]]:
+    """Copy every file of ``inbox/<period>/`` into the archive; each is yielded once archived, before it is read."""
     validate_period(period)
-    return [archive_file(p, settings.archive) for p in list_inbox(settings.inbox / period)]
+    return archive_files(list_inbox(settings.inbox / period), settings.archive)
 
 
 def read_and_parse(
-    period: str, files: list[tuple[InboxFile, bytes]], reader: WorkbookReader | None = None
+    period: str, files: Iterable[tuple[InboxFile, bytes]], reader: WorkbookReader | None = None
 ) -> list[tuple[InboxFile, ParsedWorkbook | None, list[Problem]]]:
     """Read each workbook once and parse every form sheet in it."""
     reader = reader or default_reader()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
 
@@ -62,8 +63,8 @@ class ParsedSheet:
     period: str | None = None
     header_row: int | None = None
     columns: dict[str, int] = field(default_factory=dict)
-    #: Excel row of each data row, in sheet order.
-    excel_rows: list[int] = field(default_factory=list)
+    #: Excel row of each data row, in sheet order (a range when no row was skipped: 100,000 ints cost 4 MB).
+    excel_rows: Sequence[int] = field(default_factory=list)
     #: Form column code → the coerced value of each data row (aligned with ``excel_rows``), every column.
     data: dict[str, list[object]] = field(default_factory=dict)
     is_nil: bool = False
@@ -318,8 +319,10 @@ def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) 
     # Only rows holding a character that can start a footer or make a 合计 row are looked at one by one.
     suspects: set[int] = set()
     quoted: set[int] = set()
+    # The types found in each column: the fast paths below ask it of every part of a column.
+    kinds = [set(map(type, col)) for col in physical]
     for c, col in enumerate(physical, start=1):
-        joined = "\n".join([v for v in col if isinstance(v, str)])
+        joined = "\n".join(_strings(col, kinds[c - 1]))
         if _MAYBE_SPECIAL.search(joined):
             suspects.update(i for i, v in enumerate(col) if isinstance(v, str) and _MAYBE_SPECIAL.search(v))
             if "'" in joined:
@@ -341,8 +344,13 @@ def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) 
         for code, c in parsed.columns.items()
     }
     # Rows blank in every column of the form are skipped, as the clerk's spacing rows they are.
+    none = {_NONE}
+    types = {code: kinds[c - 1] if c <= width else none for code, c in parsed.columns.items()}
     blank: list[int] | range = range(stop)
-    for values in columns.values():
+    for code, values in columns.items():
+        if not _may_be_blank(values, types[code]):
+            blank = []
+            break
         blank = [i for i in blank if (v := values[i]) is None or (isinstance(v, str) and not v.strip())]
         if not blank:
             break
@@ -351,7 +359,7 @@ def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) 
         skipped = set(blank)
         keep = [i for i in range(stop) if i not in skipped]
         columns = {code: [values[i] for i in keep] for code, values in columns.items()}
-    parsed.excel_rows = [first + i for i in keep]
+    parsed.excel_rows = range(first, first + stop) if isinstance(keep, range) else [first + i for i in keep]
     if parsed.excel_rows:
         parsed.end_row = parsed.excel_rows[-1]
     if total is not None:
@@ -363,7 +371,7 @@ def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) 
         if raw is None:
             parsed.data[col.code] = [None] * n
             continue
-        fast = _coerce_column(col.type, raw)
+        fast = _coerce_column(col.type, raw, types[col.code])
         if fast is not None:
             parsed.data[col.code] = fast
             continue
@@ -389,37 +397,77 @@ _NONE = type(None)
 _YESNO = frozenset((YES, NO, None))
 
 
-def _coerce_column(kind: str, values: list[object]) -> list[object] | None:
+def _strings(values: tuple[object, ...], types: set[type]) -> tuple[object, ...] | list[str]:
+    """The text values of a column whose values' types are among ``types``, in order (empty ones may be left out)."""
+    if types == {str}:
+        return values
+    if types <= {str, _NONE}:
+        return list(filter(None, values))
+    if not any(issubclass(t, str) for t in types):
+        return ()
+    return [v for v in values if isinstance(v, str)]
+
+
+def _may_be_blank(values: list[object], types: set[type]) -> bool:
+    """False when no value of the column is blank (its types are among ``types``), without a Python call per value."""
+    if _NONE in types:
+        return True
+    if types == {str}:
+        return not all(map(str.strip, values))
+    return any(issubclass(t, str) for t in types)
+
+
+def _shared(values: list[object]) -> list[object]:
+    """``values`` with equal values as one object: a column repeats a few texts or dates thousands of times.
+
+    Only for columns of one type besides None (equal values of different types, such as 1 and True,
+    must stay apart).
+    """
+    # A column of mostly distinct values (task numbers) has nothing to share: judged by its first thousand.
+    if len(set(values[:1024])) > 512:
+        return values
+    canon = dict(zip(values, values, strict=True))
+    return values if len(canon) == len(values) else list(map(canon.__getitem__, values))
+
+
+def _coerce_column(kind: str, values: list[object], types: set[type]) -> list[object] | None:
     """The column's coerced values when every one is already of its type (what ``COERCERS`` would
-    give, without a call per cell); None when some value needs the per-cell coercer."""
-    types = set(map(type, values))
+    give, without a call per cell); None when some value needs the per-cell coercer.
+
+    ``types`` holds the type of every value (it may hold more: each test below holds for any part
+    of a column that passes it).
+    """
     if kind == "int":
         if types <= {int, _NONE}:
             return values
+        if types == {float} and all(map(float.is_integer, values)):
+            return list(map(int, values))
         if types <= {int, float, _NONE} and all(v.is_integer() for v in values if type(v) is float):
             return [v if v is None else int(v) for v in values]
     elif kind == "date":
         if types <= {dt.date, _NONE}:
-            return values
+            return _shared(values)
         if types <= {dt.datetime, dt.date, _NONE}:
-            return [v.date() if type(v) is dt.datetime else v for v in values]
+            # One date per distinct value: a month's rows share about thirty dates.
+            dates = {v: v.date() if type(v) is dt.datetime else v for v in set(values)}
+            return list(map(dates.__getitem__, values))
     elif kind == "yesno":
         try:
             if set(values) <= _YESNO:
-                return values
+                return _shared(values)
         except TypeError:
             return None
     elif types <= {str, _NONE} and kind in ("text", "enum"):
-        texts = [v for v in values if v is not None]
+        texts = values if _NONE not in types else [v for v in values if v is not None]
         # "\n" never composes with a neighbour, so the joined text is NFKC-normal iff every value is.
         joined = "\n".join(texts)
         if not unicodedata.is_normalized("NFKC", joined):
             return None
         if kind == "text" and "" not in texts and list(map(str.strip, texts)) == texts:
-            return values
+            return _shared(values)
         # Equal only when no value is empty or holds any whitespace, which to_choice would remove.
         if kind == "enum" and joined.split() == texts:
-            return values
+            return _shared(values)
     return None
 
 

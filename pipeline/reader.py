@@ -14,8 +14,10 @@ value is missing. Reading is bounded whatever a sheet claims about itself:
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -28,6 +30,8 @@ MAX_COLUMNS = 256
 #: Worksheet parts up to this size (uncompressed XML) are read whole by calamine; larger ones stream.
 CALAMINE_MAX_PART = 64 * 1024 * 1024
 MAX_CELLS = 2_000_000
+#: Worksheets this large (uncompressed XML, in total) are scanned for formulas while calamine reads them.
+THREADED_SCAN_BYTES = 4 * 1024 * 1024
 #: Uncached formula cells listed one by one per sheet; the rest are counted in one summary line.
 MAX_FORMULA_CELLS_LISTED = 20
 
@@ -175,11 +179,28 @@ _MACRO_WARNING = "工作簿含有宏（.xlsm），宏未运行，只读取了单
 
 def _calamine_rows(sheet, name: str, budget: _Budget) -> list[tuple[object, ...]]:
     """A calamine sheet as rows from Excel row 1 and column A, bounded by the budget."""
+    # iter_rows() yields the rows above the data range too (empty), each as wide as the range.
     (row0, col0) = sheet.start or (0, 0)
-    pad = (None,) * col0
-    rows: list[tuple[object, ...]] = [() for _ in range(row0)]
-    for r, row in enumerate(sheet.iter_rows(), start=row0 + 1):
-        rows.append(budget.take(name, r, pad + tuple(None if v == "" else v for v in row)))
+    height = row0 + sheet.height if sheet.start else 0
+    width = col0 + sheet.width
+    # Within every limit whatever the cells hold, no row needs the budget's checks.
+    checked = not (height <= MAX_ROWS and width <= MAX_COLUMNS and budget.cells + height * width <= MAX_CELLS)
+    if not checked:
+        budget.cells += height * width
+    rows: list[tuple[object, ...]] = []
+    append = rows.append
+    pad = [None] * col0
+    for r, row in enumerate(sheet.iter_rows(), start=1):
+        if pad:
+            row = pad + row
+        # calamine's "" is an empty cell; replaced without a Python step per cell.
+        while "" in row:
+            row[row.index("")] = None
+        if checked:
+            append(budget.take(name, r, row))
+            continue
+        last = row[-1] if row else 0
+        append(_trim(row) if last is None or (isinstance(last, str) and not last.strip()) else tuple(row))
     return _finish(rows)
 
 
@@ -205,16 +226,37 @@ class CalamineXlsxReader:
         return WorkbookData(sheets=sheets, problems=problems)
 
 
-def _calamine_can_read(archive: zipfile.ZipFile) -> bool:
-    """No worksheet holds a formula (whose cache may be missing) and none is too large to read whole."""
-    for info in archive.infolist():
-        if not info.filename.startswith("xl/worksheets/") or not info.filename.endswith(".xml"):
-            continue
-        if info.file_size > CALAMINE_MAX_PART:
-            return False
-        if _has_formula(archive, info):
-            return False
-    return True
+def _worksheet_parts(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    return [info for info in archive.infolist()
+            if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")]
+
+
+def _any_formula(archive: zipfile.ZipFile, parts: list[zipfile.ZipInfo]) -> bool:
+    return any(_has_formula(archive, info) for info in parts)
+
+
+def _read_unless_formulas(archive: zipfile.ZipFile, source: Path | BinaryIO) -> WorkbookData | None:
+    """The workbook as calamine reads it, or None when a worksheet holds a formula (whose cache may be missing).
+
+    On large worksheets the formula scan runs in a second thread while calamine reads: both spend their
+    time outside the GIL (zlib, Rust); calamine's result is dropped, errors included, if a formula turns up.
+    """
+    parts = _worksheet_parts(archive)
+    if sum(info.file_size for info in parts) < THREADED_SCAN_BYTES:
+        return None if _any_formula(archive, parts) else CalamineXlsxReader(archive).read(source)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scan = pool.submit(_any_formula, archive, parts)
+        try:
+            data = CalamineXlsxReader(archive).read(source)
+        except Exception:
+            if scan.result():
+                return None
+            raise
+        return None if scan.result() else data
+
+
+#: A formula element's start tag, plain or namespace-prefixed: ``<f>``, ``<f t="shared" …>``, ``<x:f>``.
+_FORMULA_TAG = re.compile(rb"[<:]f[> ]")
 
 
 def _has_formula(archive: zipfile.ZipFile, info: zipfile.ZipInfo, chunk_size: int = 1 << 20) -> bool:
@@ -223,7 +265,8 @@ def _has_formula(archive: zipfile.ZipFile, info: zipfile.ZipInfo, chunk_size: in
     with archive.open(info) as part:
         while chunk := part.read(chunk_size):
             data = tail + chunk
-            if b"<f>" in data or b"<f " in data or b":f>" in data or b":f " in data:
+            # Two plain searches rule out almost every chunk; the exact pattern is looked for only after a hit.
+            if (b"<f" in data or b":f" in data) and _FORMULA_TAG.search(data):
                 return True
             tail = data[-8:]
     return False
@@ -277,12 +320,13 @@ class AutoReader:
             source.seek(position)
         if head.startswith(OLE_MAGIC):
             return CalamineReader().read(source)
-        with zipfile.ZipFile(source) as archive:
-            fast = _calamine_can_read(archive)
-            if fast:
-                if not isinstance(source, Path):
-                    source.seek(position)
-                return CalamineXlsxReader(archive).read(source)
+        # The zip is read apart from calamine's copy (the formula scan may run beside calamine).
+        data = source if isinstance(source, Path) else source.read()
+        with zipfile.ZipFile(data if isinstance(data, Path) else io.BytesIO(data)) as archive:
+            if all(info.file_size <= CALAMINE_MAX_PART for info in _worksheet_parts(archive)):
+                read = _read_unless_formulas(archive, data if isinstance(data, Path) else io.BytesIO(data))
+                if read is not None:
+                    return read
         if not isinstance(source, Path):
             source.seek(position)
         return OpenpyxlReader().read(source)

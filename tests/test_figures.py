@@ -31,6 +31,7 @@ from pipeline.figures import (
     FIGURE_DEFS,
     consolidate,
     evaluate,
+    monthly_trends,
     monthly_values,
     stored_contributions,
     stored_figures,
@@ -38,7 +39,7 @@ from pipeline.figures import (
 from pipeline.forms import CLOSED, FORMS, NO, PENDING, YES
 from pipeline.ingest import run_month
 from pipeline.periods import months_of
-from pipeline.provenance import provenance
+from pipeline.provenance import all_provenance, provenance
 from pipeline.registry import units
 from pipeline.sample import LOOKBACK_FORMS, sample_year_data, write_sample_year
 from pipeline.warehouse import (
@@ -211,6 +212,35 @@ def test_consolidation_equals_the_definitions_on_the_sample(loaded) -> None:
                 assert consolidate_form(conn, year) == _by_definition(conn, form, year), (form, year)
 
 
+def _assert_cells_and_trends_equal_the_definitions(engine, years) -> None:
+    """What figures.xlsx lists (all_provenance, monthly_trends) is, for every figure, exactly its own rows
+    (``FIGURE_DEFS[code].rows``, read alone) and those rows' sums by month."""
+    for year in years:
+        cells, trends = all_provenance(engine, year), monthly_trends(engine, year)
+        assert list(cells) == list(FIGURE_DEFS)
+        assert list(trends) == [code for code, d in FIGURE_DEFS.items() if d.measure == "flow"]
+        with engine.connect() as conn:
+            for code, fdef in FIGURE_DEFS.items():
+                rows = conn.execute(fdef.rows(year)).all()
+                labels = FORMS[fdef.form].labels
+                assert sorted(((c.unit_code, c.submission_id, c.period, c.sheet, c.excel_row, c.column_label,
+                                c.value, c.counted, c.base, c.note) for c in cells[code]), key=repr) == sorted(
+                    ((r.unit_code, r.submission_id, r.period, r.sheet, r.excel_row,
+                      labels.get(r.column_code, r.column_code), r.cell_value, float(r.counted or 0),
+                      None if r.base is None else float(r.base), r.note) for r in rows), key=repr), (code, year)
+                if fdef.measure == "flow":
+                    by_month = dict.fromkeys(months_of(year), 0.0)
+                    for r in rows:
+                        month = r.activity_on.strftime("%Y-%m") if r.activity_on else r.period
+                        if month in by_month:
+                            by_month[month] += float(r.counted or 0) * fdef.scale
+                    assert trends[code] == pytest.approx(by_month, abs=1e-9), (code, year)
+
+
+def test_cells_and_trends_equal_the_definitions_on_the_sample(loaded) -> None:
+    _assert_cells_and_trends_equal_the_definitions(loaded[1], YEARS)
+
+
 def _put(conn, period: str, unit: str, form: str, rows: list[dict], *, day: int, version: int = 1,
          quarantined: bool = False) -> None:
     """One workbook's sheet of ``form`` as a load writes it, received on ``day`` of the next month."""
@@ -341,6 +371,7 @@ def test_consolidation_equals_the_definitions_on_tricky_returns(warehouse_url) -
         for year in (2019, 2020):
             for form, consolidate_form in CONSOLIDATORS.items():
                 assert consolidate_form(conn, year) == _by_definition(conn, form, year), (form, year)
+    _assert_cells_and_trends_equal_the_definitions(engine, (2019, 2020))
     figures = {f["code"]: f["value"] for f in consolidate(engine, 2020)}
     # Worked out by hand from the returns above.
     assert {code: figures[code] for code in (

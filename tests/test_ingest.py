@@ -126,3 +126,18 @@ def test_invalid_return_quarantined_while_month_loads(inbox_copy, warehouse_url,
             .where(submission.c.period == "2020-12", submission.c.unit_code == "RSJ")
         ).all()
     assert dict(statuses) == {"training": "quarantined", "inspection": "loaded", "transfer": "loaded"}
+
+
+@pytest.mark.postgres
+def test_postgres_load_leaves_statistics_and_visibility_map(inbox_copy, pg_url, make_settings):
+    """After a month's load the planner knows the tables' sizes, and their pages are marked all-visible."""
+    settings = make_settings(inbox_copy, pg_url)
+    engine = make_engine(pg_url)
+    run_month("2020-03", settings, engine=engine)
+    with engine.connect() as conn:
+        for table in ("return_file", "submission", "submission_column", "fact_inspection", "fact_training"):
+            rows = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+            tuples, visible = conn.execute(sa.text(
+                "SELECT reltuples, relallvisible FROM pg_class WHERE relname = :t"), {"t": table}).one()
+            assert rows > 0 and (tuples, visible > 0) == (rows, True), table
+    engine.dispose()

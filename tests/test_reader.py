@@ -59,3 +59,36 @@ def test_workbook_with_a_formula_takes_the_openpyxl_path(sample_inbox_2020, monk
     result = default_reader().read(io.BytesIO(buf.getvalue()))
     assert used == [1]
     assert result.sheets["执法培训"].uncached_formulas == [(2, 8)]
+
+
+def test_calamine_keeps_excel_rows_and_columns_when_the_sheet_starts_below_a1():
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "行政检查"
+    ws["C3"], ws["D4"], ws["E5"], ws["D6"], ws["E6"] = "x", "  ", 1.5, "y", "  "
+    buf = io.BytesIO()
+    wb.save(buf)
+    fast = default_reader().read(io.BytesIO(buf.getvalue())).sheets["行政检查"].rows
+    assert fast == OpenpyxlReader().read(io.BytesIO(buf.getvalue())).sheets["行政检查"].rows
+    assert fast == [(), (), (None, None, "x"), (), (None, None, None, None, 1.5), (None, None, None, "y")]
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_formula_scan_beside_calamine_still_chooses_openpyxl(sample_inbox_2020, monkeypatch, threaded):
+    import pipeline.reader as reader
+
+    monkeypatch.setattr(reader, "THREADED_SCAN_BYTES", 0 if threaded else 1 << 40)
+    path = next((sample_inbox_2020 / "2020-12").glob("区市场监督管理局*"))
+    wb = load_workbook(path)
+    wb["执法培训"]["H2"] = "=1+1"
+    buf = io.BytesIO()
+    wb.save(buf)
+    assert default_reader().read(io.BytesIO(buf.getvalue())).sheets["执法培训"].uncached_formulas == [(2, 8)]
+    import zipfile
+
+    data = path.read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        alone = CalamineXlsxReader(archive).read(io.BytesIO(data))
+    assert default_reader().read(io.BytesIO(data)) == alone
