@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,10 @@ def ingest_months(inbox: Path, data: Path, url: str, periods: list[str]) -> floa
     from pipeline.ingest import run_month
     from pipeline.warehouse import ensure_schema, make_engine
 
+    # A first ingest each time: a warehouse or archive left by an earlier run would time a re-load.
+    shutil.rmtree(data, ignore_errors=True)
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
     os.environ["DISTRICT_INBOX"] = str(inbox)
     os.environ["DISTRICT_DATA"] = str(data)
     s = settings(url)
@@ -130,11 +135,14 @@ def bench_big(work: Path, n_rows: int) -> None:
     path = inbox / "2020-06" / "big.xlsx"
     if not path.exists():
         write_big_return(path, "区市场监督管理局", "2020-06", n_rows)
-    t_cal = min(bare_calamine(path) for _ in range(2))
     import great_expectations  # noqa: F401
 
-    t_ingest = ingest_months(inbox, work / f"data-big-{n_rows}", f"sqlite:///{work / f'big-{n_rows}.sqlite'}",
-                             ["2020-06"])
+    # Interleaved rounds, best of each: load on a shared machine drifts within a run.
+    t_cal, t_ingest = float("inf"), float("inf")
+    for _ in range(3):
+        t_cal = min(t_cal, bare_calamine(path))
+        t_ingest = min(t_ingest, ingest_months(inbox, work / f"data-big-{n_rows}",
+                                               f"sqlite:///{work / f'big-{n_rows}.sqlite'}", ["2020-06"]))
     record(f"ingest {n_rows}-row return / bare calamine read", f"{t_ingest / t_cal:.2f} ({t_ingest:.2f} s vs "
            f"{t_cal:.2f} s)", "≤ 2.0", t_ingest / t_cal <= 2.0)
 
