@@ -6,7 +6,9 @@ cites, stores them in the warehouse (`figure`, `figure_contribution`) and writes
 `out/<year>/figures.csv` and `figures.xlsx`.
 
 Runs whenever `district_returns_monthly` updates its asset (the year is taken from the asset
-event), or manually with the `year` Param.
+event), or manually with the `year` Param. It first waits while monthly runs are queued or running
+(a backfill): their asset events gather into the next run, so a year's backfill consolidates twice
+rather than once per month. After two hours of waiting it consolidates anyway.
 """
 
 from __future__ import annotations
@@ -36,7 +38,16 @@ from pipeline.assets import MONTHLY_RETURNS
     doc_md=__doc__,
 )
 def district_annual_statistics():
-    @task
+    # reschedule: the wait holds no worker slot, which the monthly runs it waits for need.
+    @task.sensor(poke_interval=10, mode="reschedule", timeout=2 * 3600, soft_fail=True)
+    def wait_for_monthly_runs(ti=None) -> bool:
+        """Wait until no monthly run is queued or running; after the timeout it is skipped, not failed."""
+        from pipeline.airflow_glue import monthly_runs_settled
+
+        return monthly_runs_settled(ti)
+
+    # none_failed: a wait that timed out (skipped) still consolidates.
+    @task(trigger_rule="none_failed")
     def consolidate_figures(params=None, triggering_asset_events=None) -> list[dict]:
         """Compute, store and write out the figures of the year(s): the Param, else the asset events' years."""
         from pipeline.airflow_glue import task_settings
@@ -45,7 +56,7 @@ def district_annual_statistics():
         years = years_to_consolidate((params or {}).get("year"), triggering_asset_events)
         return [consolidate_year(year, task_settings()) for year in years]
 
-    consolidate_figures()
+    wait_for_monthly_runs() >> consolidate_figures()
 
 
 district_annual_statistics()

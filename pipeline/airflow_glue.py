@@ -24,3 +24,18 @@ def task_settings() -> Settings:
         except Exception as exc:  # noqa: BLE001 - no such connection: the embedded default applies
             log.info("no %s connection (%s); using the configured warehouse", WAREHOUSE_CONN_ID, type(exc).__name__)
     return settings()
+
+
+MONTHLY_DAG_ID = "district_returns_monthly"
+
+
+def monthly_runs_settled(ti: object) -> bool:
+    """True when no monthly run is queued or running.
+
+    Each of those will update the monthly asset again and bring the annual DAG back, so consolidating
+    before they finish would be redone: a 12-month backfill then consolidates twice, not 12 times.
+    """
+    pending = ti.get_dr_count(dag_id=MONTHLY_DAG_ID, states=["queued", "running"])  # type: ignore[attr-defined]
+    if pending:
+        log.info("%d monthly run(s) queued or running; consolidating once they are done", pending)
+    return not pending

@@ -1,10 +1,11 @@
 """``make airflow``: the Airflow UI on the embedded defaults, for an operator trying it without Docker.
 
-Runs ``airflow standalone`` (api-server, scheduler, dag-processor, triggerer; SQLite metadata database)
-with ``AIRFLOW_HOME`` under ``var/airflow``, the project's ``dags/``, no example DAGs, the embedded
-SQLite warehouse under ``DISTRICT_DATA`` (``var``) and SimpleAuthManager with one user ``admin`` whose
-password lives in ``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``. Prints the URL and the
-login, then becomes the Airflow process: Ctrl-C stops everything.
+Runs ``airflow standalone`` (api-server, scheduler, dag-processor, triggerer; SQLite metadata database;
+the preloading LocalExecutor of :mod:`pipeline.executors`) with ``AIRFLOW_HOME`` under ``var/airflow``,
+the project's ``dags/``, no example DAGs, the embedded SQLite warehouse under ``DISTRICT_DATA``
+(``var``) and SimpleAuthManager with one user ``admin`` whose password lives in
+``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``. Prints the URL and the login, then
+becomes the Airflow process: Ctrl-C stops everything.
 
 ``python -m pipeline.standalone [--port 8080] [--host 127.0.0.1] [--warehouse URL]``; the port defaults
 to ``AIRFLOW__API__PORT`` or 8080.
@@ -25,6 +26,7 @@ from pipeline.config import PROJECT_ROOT, Settings, settings
 
 ADMIN_USER = "admin"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+PRELOADING_LOCAL_EXECUTOR = "pipeline.executors.PreloadingLocalExecutor"
 PASSWORD_FILE_NAME = "simple_auth_manager_passwords.json.generated"
 
 
@@ -46,6 +48,8 @@ def standalone_environment(
             "DISTRICT_DATA": str(data),
             "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # A LocalExecutor whose workers import Great Expectations once, not once per task.
+            "AIRFLOW__CORE__EXECUTOR": PRELOADING_LOCAL_EXECUTOR,
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",

@@ -41,7 +41,12 @@ ADMIN_USER = "admin"
 MONTHLY = "district_returns_monthly"
 ANNUAL = "district_annual_statistics"
 TERMINAL = {"success", "failed"}
-WARM_UP = "import great_expectations, openpyxl, pipeline.ingest, pipeline.feedback, pipeline.annual, airflow.sdk"
+# What the preloading workers import (pipeline.executors.PRELOAD), compiled while the metadata DB migrates.
+WARM_UP = "import airflow.sdk, pipeline.executors; pipeline.executors.preload()"
+#: The deployment's executors: their workers import the pipeline's heavy modules once for all their tasks.
+PRELOADING_EXECUTOR = {"LocalExecutor": "pipeline.executors.PreloadingLocalExecutor",
+                       "CeleryExecutor": "CeleryExecutor"}
+CELERY_CONFIG = "pipeline.celery_config.CELERY_CONFIG"
 
 
 class ServiceError(RuntimeError):
@@ -142,6 +147,7 @@ class AirflowStack:
     data: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     parallelism: int = 4
+    preload: bool = True  # False: Airflow's stock executor, every task imports the pipeline itself
     port: int = 0
     log_ports: tuple[int, int] = (0, 0)
     password: str = ""
@@ -165,7 +171,7 @@ class AirflowStack:
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": self.executor,
+            "AIRFLOW__CORE__EXECUTOR": PRELOADING_EXECUTOR[self.executor] if self.preload else self.executor,
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
             "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_url(self.meta_db, "psycopg2"),
@@ -197,6 +203,8 @@ class AirflowStack:
                 "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + pg_url(self.meta_db, "psycopg2"),
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.parallelism),
             })
+            if self.preload:
+                env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] = CELERY_CONFIG
         env.update(self.extra_env)
         return env
 

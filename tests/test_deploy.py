@@ -178,6 +178,10 @@ def test_celery_executor_on_the_composes_redis_and_postgres(services, name):
     env = env_of(services, name)
     pg = env_of(services, "postgres")
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    # Celery workers preload the pipeline: the option names a dict Airflow can import in the image.
+    module, _, name = env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"].rpartition(".")
+    assert (REPO / (module.replace(".", "/") + ".py")).is_file() and module.split(".")[0] == "pipeline"
+    assert isinstance(getattr(importlib.import_module(module), name), dict)
 
     broker = _url(env["AIRFLOW__CELERY__BROKER_URL"])
     assert broker.drivername == "redis" and broker.host == "redis" and broker.port == 6379
@@ -434,6 +438,7 @@ def test_standalone_environment_is_the_embedded_trial(tmp_path):
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert "AIRFLOW_CONN_DISTRICT_WAREHOUSE" not in env and "DISTRICT_WAREHOUSE_URL" not in env
     assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "pipeline.executors.PreloadingLocalExecutor"
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(
         tmp_path / "home" / "simple_auth_manager_passwords.json.generated")
     assert env["AIRFLOW__API__PORT"] == "18081"
