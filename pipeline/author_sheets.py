@@ -144,15 +144,17 @@ def write_figure_table(ws: Worksheet, year: int, figures: list[dict], columns: t
         cell.fill = PatternFill("solid", fgColor=HEAD_FILL)
         cell.alignment = Alignment(horizontal="center")
         cell.border = border
+    r = 2
     for title, rows in grouped(figures):
         ws.append([title])
-        r = ws.max_row
+        r += 1
         ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=len(columns))
         ws.cell(r, 1).font = Font(bold=True)
         ws.cell(r, 1).fill = PatternFill("solid", fgColor=SECTION_FILL)
         for f in rows:
             ws.append([cell_value(f, key) for key, _ in columns])
-            for cell in ws[ws.max_row]:
+            r += 1
+            for cell in ws[r]:
                 cell.border = border
                 if isinstance(cell.value, float):
                     cell.number_format = "0.00"
@@ -166,14 +168,16 @@ def write_provenance(ws: Worksheet, cells: list[SourceCell], start_row: int, neu
 
     from pipeline.provenance import HEADERS, cell_rows
 
-    ws.cell(start_row, 1, f"来源单元格（{len(cells)}个）").font = Font(bold=True)
+    bold, fill = Font(bold=True), PatternFill("solid", fgColor=HEAD_FILL)
+    ws.cell(start_row, 1, f"来源单元格（{len(cells)}个）").font = bold
     for i, label in enumerate(HEADERS, start=1):
         cell = ws.cell(start_row + 1, i, label)
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor=HEAD_FILL)
-    for offset, row in enumerate(cell_rows(cells), start=start_row + 2):
-        for i, value in enumerate(row, start=1):
-            ws.cell(offset, i, neutralise(value))
+        cell.font, cell.fill = bold, fill
+    # A city's year has hundreds of thousands of these cells: appended as plain rows (ws.cell per value
+    # cost a third of the workbook's time). An empty text is left out: openpyxl writes an empty inline
+    # string as a cell without a value, which reads back as an empty cell all the same.
+    for row in cell_rows(cells):
+        ws.append([None if value == "" else neutralise(value) for value in row])
     for col, width in zip("EFGHIJ", (12, 10, 44, 66, 34, 40), strict=True):
         ws.column_dimensions[col].width = max(ws.column_dimensions[col].width or 0, width)
 
@@ -195,11 +199,11 @@ def write_trends(wb: Workbook, year: int, figures: list[dict], trends: dict[str,
     for cell in ws[2]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor=HEAD_FILL)
-    for code in codes:
+    for row, code in enumerate(codes, start=3):
         values = [trends[code].get(m, 0.0) for m in months]
         ws.append([labels[code]["label_zh"], labels[code]["unit_zh"],
                    *(_plain(v) for v in values), _plain(sum(values))])
-        for cell in ws[ws.max_row]:
+        for cell in ws[row]:
             if isinstance(cell.value, float):
                 cell.number_format = "0.00"
     ws.column_dimensions["A"].width = 34

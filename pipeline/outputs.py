@@ -106,7 +106,7 @@ def _write_xlsx(
     from pipeline import author_sheets
 
     names = {u.code: u.name for u in units()}
-    head_fill = PatternFill("solid", fgColor="DDEBF7")
+    bold, head_fill = Font(bold=True), PatternFill("solid", fgColor=author_sheets.HEAD_FILL)
     wb = Workbook()
     ws = wb.active
     ws.title = "指标"
@@ -120,21 +120,22 @@ def _write_xlsx(
     for f in figures:
         sheet = wb.create_sheet(f["code"][:31])
         sheet.append([neutralise(f"{f['label_zh']}：{f['display_zh']}（按单位）")])
-        sheet["A1"].font = Font(bold=True)
+        sheet["A1"].font = bold
         sheet.append(["单位代码", "单位名称", "贡献数值", "说明"])
         for cell in sheet[2]:
-            cell.font = Font(bold=True)
-            cell.fill = head_fill
-        for c in by_code.get(f["code"], []):
+            cell.font, cell.fill = bold, head_fill
+        rows = by_code.get(f["code"], [])
+        for c in rows:
             name = "全区汇总调整" if c["unit_code"] == "*" else names.get(c["unit_code"], c["unit_code"])
             sheet.append([neutralise(c["unit_code"]), neutralise(name), _number(c["value"]),
                           neutralise(c["note_zh"] or "")])
         sheet.append(["合计", "", _number(f["value"]), ""])
-        sheet.cell(sheet.max_row, 1).font = Font(bold=True)
+        total_row = 3 + len(rows)
+        sheet.cell(total_row, 1).font = bold
         for col, width in zip("ABCD", (10, 34, 12, 50), strict=True):
             sheet.column_dimensions[col].width = width
         if provenance is not None and f["code"] in provenance:
-            author_sheets.write_provenance(sheet, provenance[f["code"]], sheet.max_row + 2, neutralise)
+            author_sheets.write_provenance(sheet, provenance[f["code"]], total_row + 2, neutralise)
         author_sheets.print_ready(sheet, title_rows="1:2", landscape=True, title=f"{year}年 {f['label_zh']}")
     if trends:
         author_sheets.write_trends(wb, year, figures, trends, index=1)
