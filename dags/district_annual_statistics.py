@@ -7,8 +7,10 @@ cites, stores them in the warehouse (`figure`, `figure_contribution`) and writes
 
 Runs whenever `district_returns_monthly` updates its asset (the year is taken from the asset
 event), or manually with the `year` Param. It first waits while monthly runs are queued or running
-(a backfill): their asset events gather into the next run, so a year's backfill consolidates twice
-rather than once per month. After two hours of waiting it consolidates anyway.
+(a backfill): their asset events gather into the next run, so a year's backfill consolidates once
+rather than once per month; a run whose year has not changed since the last consolidation (the
+table `consolidation` holds a digest of its inputs) leaves the figures and files as they are. After
+two hours of waiting it consolidates anyway. A manual run with `year` always consolidates.
 """
 
 from __future__ import annotations
@@ -53,8 +55,10 @@ def district_annual_statistics():
         from pipeline.airflow_glue import task_settings
         from pipeline.annual import consolidate_year, years_to_consolidate
 
-        years = years_to_consolidate((params or {}).get("year"), triggering_asset_events)
-        return [consolidate_year(year, task_settings()) for year in years]
+        year_param = (params or {}).get("year")
+        years = years_to_consolidate(year_param, triggering_asset_events)
+        # Asset-triggered: a year whose inputs have not changed since its last consolidation is left as it is.
+        return [consolidate_year(year, task_settings(), unless_unchanged=not year_param) for year in years]
 
     wait_for_monthly_runs() >> consolidate_figures()
 

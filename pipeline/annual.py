@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
-from pipeline.completeness import year_completeness
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from pipeline.completeness import YearCompleteness, year_completeness
 from pipeline.config import Settings
 from pipeline.figures import consolidate, monthly_trends, stored_contributions
 from pipeline.outputs import write_outputs
+from pipeline.periods import months_of
 from pipeline.provenance import all_provenance
 from pipeline.publish import compare, log_comparison
-from pipeline.warehouse import ensure_schema, make_engine
+from pipeline.warehouse import consolidation, ensure_schema, make_engine, publication, return_file, submission
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +37,65 @@ def years_to_consolidate(param: int | None, events: Mapping | None) -> list[int]
     return sorted(years)
 
 
-def consolidate_year(year: int, settings: Settings) -> dict:
-    """Compute and store ``year``'s figures, write ``out/<year>/figures.{csv,xlsx}``, log changes to published ones."""
+def inputs_digest(engine: Engine, year: int, completeness: YearCompleteness) -> str:
+    """SHA-256 of everything a consolidation of ``year`` reads: workbooks, submissions, completeness, publications.
+
+    Facts need no part of their own: a submission's id is derived from its workbook's bytes.
+    """
+    months = months_of(year)
+    digest = hashlib.sha256()
+    with engine.connect() as conn:
+        for table, where in ((return_file, return_file.c.period.between(months[0], months[-1])),
+                             (submission, submission.c.period.between(months[0], months[-1])),
+                             (publication, publication.c.year == year)):
+            query = sa.select(table).where(where).order_by(*table.primary_key.columns)
+            for row in conn.execute(query):
+                digest.update(repr(tuple(row)).encode())
+    for row in sorted(repr(sorted(r.items())) for r in completeness.rows):
+        digest.update(row.encode())
+    return digest.hexdigest()
+
+
+def _unchanged(engine: Engine, year: int, digest: str, folder: str) -> bool:
+    with engine.connect() as conn:
+        last = conn.execute(sa.select(consolidation).where(consolidation.c.year == year)).first()
+    return (last is not None and last.inputs_sha256 == digest and last.out_dir == folder
+            and (Path(folder) / "figures.xlsx").is_file() and (Path(folder) / "figures.csv").is_file())
+
+
+def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = False) -> dict:
+    """Compute and store ``year``'s figures, write ``out/<year>/figures.{csv,xlsx}``, log changes to published ones.
+
+    ``unless_unchanged``: do nothing when the year's inputs are those of its last consolidation, whose
+    figures and files are then still exact (asset-triggered runs; a backfill's last events arrive
+    after the consolidation that already read them).
+    """
     engine = make_engine(settings.warehouse_url)
     ensure_schema(engine)
+    # Read before consolidating: a load committing meanwhile makes the next run consolidate again.
+    completeness = year_completeness(engine, year, settings)
+    digest = inputs_digest(engine, year, completeness)
+    folder = str(settings.out / str(year))
+    if unless_unchanged and _unchanged(engine, year, digest, folder):
+        log.info("%s: inputs unchanged since the last consolidation (%s); figures and files stand", year,
+                 digest[:12])
+        return {"year": year, "unchanged": True, "out": folder}
     figures = consolidate(engine, year)
     comparison = compare(engine, year, figures=figures)
-    folder = write_outputs(
+    out = write_outputs(
         year, figures, stored_contributions(engine, year), settings.out,
-        completeness=year_completeness(engine, year, settings), comparison=comparison,
+        completeness=completeness, comparison=comparison,
         provenance=all_provenance(engine, year), trends=monthly_trends(engine, year),
     )
+    with engine.begin() as conn:
+        conn.execute(consolidation.delete().where(consolidation.c.year == year))
+        conn.execute(consolidation.insert(), {"year": year, "inputs_sha256": digest, "out_dir": str(out)})
     for f in figures:
         log.info("%s %s = %s (%s)", year, f["code"], f["value"], f["display_zh"])
     if comparison is not None:
         log_comparison(comparison)
     return {
-        "year": year, "figures": len(figures), "out": str(folder),
+        "year": year, "unchanged": False, "figures": len(figures), "out": str(out),
         "published_version": comparison.version if comparison else None,
         "changed_since_publication": [f.code for f in comparison.figure_changes] if comparison else [],
     }

@@ -182,6 +182,15 @@ completeness = sa.Table(
     comment="grain: one row per unit × month × form the registry expects, as of the month's last run",
 )
 
+consolidation = sa.Table(
+    "consolidation", metadata,
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("inputs_sha256", sa.String(64), nullable=False,
+              comment="digest of the year's workbooks, submissions, completeness and publications it read"),
+    sa.Column("out_dir", sa.Text, nullable=False, comment="where it wrote figures.csv and figures.xlsx"),
+    comment="grain: one row per year: the inputs of the year's latest consolidation",
+)
+
 publication = sa.Table(
     "publication", metadata,
     sa.Column("year", sa.Integer, primary_key=True),

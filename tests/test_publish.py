@@ -149,3 +149,30 @@ def test_publish_needs_consolidated_figures(tmp_path, warehouse_url, make_settin
     assert main(["changes", "--year", "2020", "--warehouse", warehouse_url]) == 0
     assert "尚未发布" in capsys.readouterr().out
     assert publications(engine, 2020) == []
+
+
+def test_asset_triggered_consolidation_skips_only_a_year_whose_inputs_are_unchanged(
+        inbox_copy, warehouse_url, make_settings):
+    settings = make_settings(inbox_copy, warehouse_url)
+    engine = make_engine(warehouse_url)
+    run_month("2020-11", settings, engine=engine)
+    first = consolidate_year(2020, settings, unless_unchanged=True)  # nothing recorded yet: consolidates
+    xlsx = settings.out / "2020" / "figures.xlsx"
+    written = xlsx.stat().st_mtime_ns
+    assert first["unchanged"] is False
+    figures = _values(stored_figures(engine, 2020))
+
+    again = consolidate_year(2020, settings, unless_unchanged=True)
+    assert again["unchanged"] is True and xlsx.stat().st_mtime_ns == written
+    assert _values(stored_figures(engine, 2020)) == figures
+
+    run_month("2020-12", settings, engine=engine)  # new submissions: the digest changes
+    third = consolidate_year(2020, settings, unless_unchanged=True)
+    assert third["unchanged"] is False and xlsx.stat().st_mtime_ns != written
+
+    publish(engine, 2020, by="王科长", note=None)  # a publication is an input too (the comparison sheet)
+    assert consolidate_year(2020, settings, unless_unchanged=True)["unchanged"] is False
+
+    xlsx.unlink()  # a missing file is rewritten even when nothing else changed
+    assert consolidate_year(2020, settings, unless_unchanged=True)["unchanged"] is False and xlsx.is_file()
+    assert consolidate_year(2020, settings)["unchanged"] is False  # a manual run always consolidates
