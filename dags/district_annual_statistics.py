@@ -41,7 +41,7 @@ from pipeline.assets import MONTHLY_RETURNS
 )
 def district_annual_statistics():
     # reschedule: the wait holds no worker slot, which the monthly runs it waits for need.
-    @task.sensor(poke_interval=10, mode="reschedule", timeout=2 * 3600, soft_fail=True)
+    @task.sensor(poke_interval=5, mode="reschedule", timeout=2 * 3600, soft_fail=True)
     def wait_for_monthly_runs(ti=None) -> bool:
         """Wait until no monthly run is queued or running; after the timeout it is skipped, not failed."""
         from pipeline.airflow_glue import monthly_runs_settled
