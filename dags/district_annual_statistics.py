@@ -10,7 +10,7 @@ event), or manually with the `year` Param. It first waits while monthly runs are
 (a backfill): their asset events gather into the next run, so a year's backfill consolidates once
 rather than once per month; a run whose year has not changed since the last consolidation (the
 table `consolidation` holds a digest of its inputs) leaves the figures and files as they are. After
-two hours of waiting it consolidates anyway. A manual run with `year` always consolidates.
+two hours of waiting, or if the wait fails, it consolidates anyway. A manual run with `year` always consolidates.
 """
 
 from __future__ import annotations
@@ -40,16 +40,19 @@ from pipeline.assets import MONTHLY_RETURNS
     doc_md=__doc__,
 )
 def district_annual_statistics():
-    # reschedule: the wait holds no worker slot, which the monthly runs it waits for need.
-    @task.sensor(poke_interval=5, mode="reschedule", timeout=2 * 3600, soft_fail=True)
+    # reschedule: the wait holds no worker slot, which the monthly runs it waits for need. A busy
+    # scheduler can requeue a rescheduled poke before it has processed the previous one's end and
+    # then marks it up for retry: short, plentiful retries keep that from costing minutes.
+    @task.sensor(poke_interval=10, mode="reschedule", timeout=2 * 3600, soft_fail=True,
+                 retries=10, retry_delay=timedelta(seconds=10))
     def wait_for_monthly_runs(ti=None) -> bool:
         """Wait until no monthly run is queued or running; after the timeout it is skipped, not failed."""
         from pipeline.airflow_glue import monthly_runs_settled
 
         return monthly_runs_settled(ti)
 
-    # none_failed: a wait that timed out (skipped) still consolidates.
-    @task(trigger_rule="none_failed")
+    # all_done: the wait only saves work; whether it succeeded, timed out or failed, consolidate.
+    @task(trigger_rule="all_done")
     def consolidate_figures(params=None, triggering_asset_events=None) -> list[dict]:
         """Compute, store and write out the figures of the year(s): the Param, else the asset events' years."""
         from pipeline.airflow_glue import task_settings
