@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -37,6 +38,8 @@ def column_letter(index: int) -> str:
     return letters
 
 
+# Every return repeats the template's labels: a month of a city's workbooks folds a few hundred distinct texts.
+@functools.lru_cache(maxsize=8192, typed=True)
 def normalise_label(text: object) -> str:
     """Compare labels without spaces (any width), line breaks, ``*`` marks or bracketed units."""
     folded = fold(str(text)) if text is not None else ""
@@ -91,10 +94,6 @@ class ParsedSheet:
         return any(p.severity == "error" for p in self.problems)
 
 
-def _cell_text(value: object) -> str:
-    return normalise_label(value) if value is not None else ""
-
-
 def _find_header_row(form: Form, rows: list[tuple[object, ...]]) -> tuple[int, dict[str, int], int]:
     """(Excel row, code → column index, number matched) of the best header row; row 0 if none."""
     wanted = {normalise_label(c.label): c.code for c in form.columns}
@@ -102,7 +101,8 @@ def _find_header_row(form: Form, rows: list[tuple[object, ...]]) -> tuple[int, d
     for r, row in enumerate(rows[:HEADER_SEARCH_ROWS], start=1):
         found: dict[str, int] = {}
         for c, value in enumerate(row, start=1):
-            code = wanted.get(_cell_text(value))
+            # Labels are text: a number or date cell is never one.
+            code = wanted.get(normalise_label(value)) if isinstance(value, str) else None
             if code and code not in found:
                 found[code] = c
         if len(found) > best[2]:

@@ -19,6 +19,7 @@ defusedxml (installed), which refuses entity definitions too.
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 import zlib
 from typing import Literal
@@ -80,12 +81,62 @@ def _check_ole(data: bytes) -> WorkbookKind:
     return "xls"
 
 
-def _has_dtd(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bool:
-    with archive.open(entry) as fh:
-        head = fh.read(DTD_SCAN_BYTES)
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name's and the extra field's lengths
+#: How much of a part is decompressed first: Excel's prolog is one line.
+PROLOG_FIRST_BYTES = 1024
+
+
+def _part_head(data: bytes, entry: zipfile.ZipInfo, size: int) -> bytes:
+    """The first ``size`` bytes of ``entry``, inflated straight from ``data`` (zipfile's reader costs more)."""
+    signature, name_len, extra_len = _LOCAL_HEADER.unpack_from(data, entry.header_offset)
+    if signature != b"PK\x03\x04" or entry.flag_bits & 1:
+        raise zipfile.BadZipFile(f"bad local header or encrypted entry: {entry.filename}")
+    start = entry.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+    raw = memoryview(data)[start:start + entry.compress_size]
+    if entry.compress_type == zipfile.ZIP_STORED:
+        return bytes(raw[:size])
+    if entry.compress_type == zipfile.ZIP_DEFLATED:
+        return zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, size)
+    raise NotImplementedError(f"compression {entry.compress_type}")
+
+
+def _prolog_declares(head: bytes) -> bool | None:
+    """Whether the XML prolog in ``head`` holds a ``<!…>`` declaration (DOCTYPE, ENTITY); None if it runs past ``head``.
+
+    A prolog is whitespace, ``<?…?>`` and ``<!--…-->`` up to the root element; a DTD can only stand there.
+    """
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         head = head.decode("utf-16", errors="ignore").encode()
-    return b"<!DOCTYPE" in head or b"<!ENTITY" in head
+    elif head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    pos = len(head) - len(head.lstrip())
+    while pos < len(head):
+        if head.startswith(b"<?", pos):
+            end, step = head.find(b"?>", pos + 2), 2
+        elif head.startswith(b"<!--", pos):
+            end, step = head.find(b"-->", pos + 4), 3
+        elif head.startswith(b"<!", pos):
+            return True
+        elif b"<!".startswith(head[pos:]) or b"<!--".startswith(head[pos:]):
+            return None  # cut inside "<!" or "<!--"
+        else:
+            return False  # the root element (or not XML: its parser refuses it)
+        if end < 0:
+            return None
+        rest = head[end + step:]
+        pos = len(head) - len(rest.lstrip())
+    return None
+
+
+def _has_dtd(data: bytes, entry: zipfile.ZipInfo) -> bool:
+    head = _part_head(data, entry, PROLOG_FIRST_BYTES)
+    found = _prolog_declares(head)
+    if found is None and len(head) == PROLOG_FIRST_BYTES:
+        head = _part_head(data, entry, DTD_SCAN_BYTES)
+        found = _prolog_declares(head)
+        if found is None:  # a prolog longer than the scan: any declaration in what was read counts
+            found = b"<!DOCTYPE" in head or b"<!ENTITY" in head
+    return bool(found)
 
 
 def check_workbook_bytes(name: str, data: bytes) -> WorkbookKind:
@@ -130,10 +181,10 @@ def check_workbook_bytes(name: str, data: bytes) -> WorkbookKind:
                 "请删除多余内容后重新报送", "too_large",
             )
     try:
-        if any(_has_dtd(archive, e) for e in entries if e.filename.lower().endswith((".xml", ".rels", ".vml"))):
+        if any(_has_dtd(data, e) for e in entries if e.filename.lower().endswith((".xml", ".rels", ".vml"))):
             raise InputRefused("文件内部含有 XML 实体定义（DTD），正常的 Excel 文件不会有，疑似恶意文件，已拒收",
                                "xml_entities")
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
-        # RuntimeError: an encrypted zip entry; NotImplementedError: a compression Excel never uses.
+    except (zipfile.BadZipFile, zlib.error, struct.error, EOFError, ValueError, NotImplementedError) as exc:
+        # struct.error: a local header cut off; NotImplementedError: a compression Excel never uses.
         raise InputRefused("文件已损坏或不完整（压缩包无法打开），请重新保存后报送", "corrupt_zip") from exc
     return "xlsx"

@@ -653,3 +653,67 @@ def test_uncached_formula_scan_across_chunks_and_prefixes(chunk_size):
            b'<c r="E3" t="s"><v>0</v></c></row><dataValidation><formula1>"a,b"</formula1></dataValidation>'
            b'</x:sheetData></x:worksheet>')
     assert uncached_formula_cells(io.BytesIO(xml), chunk_size) == [(2, 2), (3, 28), (3, 4)]
+
+
+def _with_prolog(prolog: bytes, *, stored: bool = False) -> bytes:
+    """The clean return with ``prolog`` in front of its first worksheet's root element."""
+    data = clean_bytes("HHC")
+    name = first_sheet_part(data)
+    xml = part(data, name)
+    body = xml.split("?>", 1)[1].lstrip() if xml.startswith("<?xml") else xml
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = prolog + body.encode() if info.filename == name else src.read(info)
+            dst.writestr(info.filename, content, zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+DECL = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+DTD = b'<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">]>'
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("stored", [False, True])
+@pytest.mark.parametrize(("prolog", "refused"), [
+    (DECL, False),
+    (b"\xef\xbb\xbf" + DECL, False),
+    (DECL + b"<!-- a comment with <root> and ?> in it -->\n", False),
+    (DECL + DTD, True),
+    (b"\xef\xbb\xbf" + DECL + b"\n\n" + DTD, True),
+    # A comment holding something that looks like the root element does not end the prolog.
+    (DECL + b"<!-- <worksheet> -->" + DTD, True),
+    (DECL + b"<?pi <worksheet>?>" + DTD, True),
+    # A prolog longer than the first read: the scan reads on.
+    (DECL + b"<!--" + b" " * 5000 + b"-->" + DTD, True),
+    (DECL + b" " * 3000 + DTD, True),
+    (DECL + b"<!--" + b" " * 5000 + b"-->", False),
+])
+def test_dtd_anywhere_in_a_parts_prolog_is_refused(prolog, refused, stored):
+    data = _with_prolog(prolog, stored=stored)
+    if refused:
+        with pytest.raises(InputRefused) as caught:
+            check_workbook_bytes("r.xlsx", data)
+        assert caught.value.problem.rule == "xml_entities"
+    else:
+        assert check_workbook_bytes("r.xlsx", data) == "xlsx"
+        assert default_reader().read(io.BytesIO(data)).sheets
+
+
+@pytest.mark.unit
+def test_dtd_in_a_utf16_part_is_refused():
+    data = _with_prolog(("\ufeff" + '<?xml version="1.0" encoding="UTF-16"?>' + DTD.decode()).encode("utf-16-le"))
+    with pytest.raises(InputRefused) as caught:
+        check_workbook_bytes("r.xlsx", data)
+    assert caught.value.problem.rule == "xml_entities"
+
+
+@pytest.mark.unit
+def test_zip_entry_whose_local_header_lies_is_refused_as_corrupt():
+    data = bytearray(clean_bytes("HHC"))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        offset = z.getinfo(first_sheet_part(bytes(data))).header_offset
+    data[offset:offset + 4] = b"XXXX"
+    with pytest.raises(InputRefused) as caught:
+        check_workbook_bytes("r.xlsx", bytes(data))
+    assert caught.value.problem.rule == "corrupt_zip"
