@@ -43,7 +43,7 @@ def district_annual_statistics():
     # reschedule: the wait holds no worker slot, which the monthly runs it waits for need. A busy
     # scheduler can requeue a rescheduled poke before it has processed the previous one's end and
     # then marks it up for retry: short, plentiful retries keep that from costing minutes.
-    @task.sensor(poke_interval=10, mode="reschedule", timeout=2 * 3600, soft_fail=True,
+    @task.sensor(poke_interval=5, mode="reschedule", timeout=2 * 3600, soft_fail=True,
                  retries=10, retry_delay=timedelta(seconds=10))
     def wait_for_monthly_runs(ti=None) -> bool:
         """Wait until no monthly run is queued or running; after the timeout it is skipped, not failed."""

@@ -4,7 +4,9 @@
 Reads every workbook in `inbox/<YYYY-MM>/`, archives it by SHA-256, validates each form with its
 Great Expectations suite (`expectations/`) and loads the month into the district warehouse in one
 transaction. Refused returns are quarantined with every reason (sheet, cell, column, value) and
-the rest of the month still loads; the log ends with the problems to send back.
+the rest of the month still loads. It writes a marked-up copy and a 退回通知 for each refused
+workbook under `feedback/<YYYY-MM>/`; the task's log ends with the problems to send back and the
+units still missing returns.
 
 **Which month a run processes**
 
@@ -54,37 +56,31 @@ _TZ = os.environ.get("DISTRICT_TZ", "Asia/Shanghai")
     doc_md=__doc__,
 )
 def district_returns_monthly():
-    # Two tasks, not one per stage: every task is a process that imports the pipeline (and this one
-    # Great Expectations: seconds each), so the stages run batched inside them, in this order.
+    # One task, not one per stage: every task is a process that imports the pipeline and Great
+    # Expectations, and every hop between tasks waits for the scheduler, so the stages run batched
+    # inside it, in this order. Each stage is idempotent: a retry redoes the month and changes nothing.
     @task(outlets=[MONTHLY_RETURNS])
     def ingest_returns(params=None, data_interval_start=None, dag_run=None, outlet_events=None) -> dict:
-        """Name the run's month; archive, read, validate and load all its returns; render its GX Data Docs."""
+        """Name the run's month; archive, read, validate and load its returns; write the feedback for refused
+        ones; end the log with what to send back and who is missing."""
         from pipeline.airflow_glue import task_settings
+        from pipeline.feedback import write_month_feedback
         from pipeline.ingest import run_month
         from pipeline.periods import resolve_run_period
+        from pipeline.problems_report import log_month_summary
         from pipeline.validate import build_data_docs
 
         run_type = getattr(getattr(dag_run, "run_type", None), "value", getattr(dag_run, "run_type", None))
         period = resolve_run_period((params or {}).get("period"), data_interval_start, run_type, tz=_TZ)
         settings = task_settings()
-        report = run_month(period, settings)
+        summary = run_month(period, settings).as_dict()
         build_data_docs(settings.data_docs)
+        feedback = [str(p) for p in write_month_feedback(period, settings)]
+        log_month_summary(period, settings, summary, feedback)
         outlet_events[MONTHLY_RETURNS].extra = {"period": period, "year": int(period[:4])}
-        return report.as_dict()
+        return {**summary, "feedback": feedback}
 
-    @task
-    def report_problems(summary: dict) -> list[str]:
-        """Write the annotated workbooks and 退回通知 of refused returns; end the log with what to send back."""
-        from pipeline.airflow_glue import task_settings
-        from pipeline.feedback import write_month_feedback
-        from pipeline.problems_report import log_month_summary
-
-        settings = task_settings()
-        feedback = [str(p) for p in write_month_feedback(summary["period"], settings)]
-        log_month_summary(summary["period"], settings, summary, feedback)
-        return feedback
-
-    report_problems(ingest_returns())
+    ingest_returns()
 
 
 district_returns_monthly()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from conftest import assert_matches_report, report_figures_2020
 
@@ -39,3 +41,29 @@ def test_dags_reproduce_the_2020_report(inbox_2018_2020, warehouse_url, make_set
     out = settings.out / "2020"
     assert (out / "figures.csv").read_text(encoding="utf-8-sig").splitlines()[0].startswith("指标代码")
     assert (out / "figures.xlsx").stat().st_size > 0
+
+
+def test_monthly_dag_writes_feedback_and_ends_its_log_with_what_to_send_back(
+        sample_inbox_2020, warehouse_url, make_settings, tmp_path, capsys, caplog):
+    import shutil
+
+    from airflow.utils.state import DagRunState
+
+    from pipeline.runner import run_year_airflow
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(sample_inbox_2020 / "2020-12", inbox / "2020-12", copy_function=shutil.copy2)
+    broken = sorted((inbox / "2020-12").glob("*.xlsx"))[0]
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])  # a truncated upload
+    settings = make_settings(inbox, warehouse_url)
+    caplog.set_level(logging.INFO)
+    [monthly, annual] = run_year_airflow(2020, settings, periods=["2020-12"])
+    assert monthly.state == annual.state == DagRunState.SUCCESS
+    written = sorted(p for p in (settings.feedback / "2020-12").rglob("*") if p.is_file())
+    assert written, "no feedback written for the truncated workbook"
+    # dag.test() logs the task to this process's stdout, or through logging once Airflow has set it up.
+    log = capsys.readouterr().out + caplog.text
+    assert broken.name in log
+    for path in written:
+        assert f"feedback written: {path}" in log
+    assert "still missing returns" in log
