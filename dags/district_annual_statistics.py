@@ -40,10 +40,12 @@ from pipeline.assets import MONTHLY_RETURNS
     doc_md=__doc__,
 )
 def district_annual_statistics():
-    # reschedule: the wait holds no worker slot, which the monthly runs it waits for need. A busy
-    # scheduler can requeue a rescheduled poke before it has processed the previous one's end and
-    # then marks it up for retry: short, plentiful retries keep that from costing minutes.
-    @task.sensor(poke_interval=5, mode="reschedule", timeout=2 * 3600, soft_fail=True,
+    # reschedule: between pokes the wait holds no worker slot, which the monthly runs it waits for need.
+    # Airflow's supervisor may report a rescheduled poke only at its next heartbeat check (5 s,
+    # [workers] min_heartbeat_interval); a shorter interval lets the scheduler requeue the next poke
+    # before that report, which it then marks up for retry (measured at 5 s): hence 10 s, and short,
+    # plentiful retries for when a busy machine delays the report longer.
+    @task.sensor(poke_interval=10, mode="reschedule", timeout=2 * 3600, soft_fail=True,
                  retries=10, retry_delay=timedelta(seconds=10))
     def wait_for_monthly_runs(ti=None) -> bool:
         """Wait until no monthly run is queued or running; after the timeout it is skipped, not failed."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from pipeline.problems import Problem
-from pipeline.safety import OLE_MAGIC, InputRefused
+from pipeline.safety import OLE_MAGIC, InputRefused, part_chunks
 
 MAX_ROWS = 200_000
 MAX_COLUMNS = 256
@@ -231,11 +231,11 @@ def _worksheet_parts(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
             if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")]
 
 
-def _any_formula(archive: zipfile.ZipFile, parts: list[zipfile.ZipInfo]) -> bool:
-    return any(_has_formula(archive, info) for info in parts)
+def _any_formula(data: bytes, parts: list[zipfile.ZipInfo]) -> bool:
+    return any(_has_formula(data, info) for info in parts)
 
 
-def _read_unless_formulas(archive: zipfile.ZipFile, source: Path | BinaryIO) -> WorkbookData | None:
+def _read_unless_formulas(archive: zipfile.ZipFile, data: bytes) -> WorkbookData | None:
     """The workbook as calamine reads it, or None when a worksheet holds a formula (whose cache may be missing).
 
     On large worksheets the formula scan runs in a second thread while calamine reads: both spend their
@@ -243,32 +243,32 @@ def _read_unless_formulas(archive: zipfile.ZipFile, source: Path | BinaryIO) -> 
     """
     parts = _worksheet_parts(archive)
     if sum(info.file_size for info in parts) < THREADED_SCAN_BYTES:
-        return None if _any_formula(archive, parts) else CalamineXlsxReader(archive).read(source)
+        return None if _any_formula(data, parts) else CalamineXlsxReader(archive).read(io.BytesIO(data))
     with ThreadPoolExecutor(max_workers=1) as pool:
-        scan = pool.submit(_any_formula, archive, parts)
+        scan = pool.submit(_any_formula, data, parts)
         try:
-            data = CalamineXlsxReader(archive).read(source)
+            read = CalamineXlsxReader(archive).read(io.BytesIO(data))
         except Exception:
             if scan.result():
                 return None
             raise
-        return None if scan.result() else data
+        return None if scan.result() else read
 
 
 #: A formula element's start tag, plain or namespace-prefixed: ``<f>``, ``<f t="shared" …>``, ``<x:f>``.
 _FORMULA_TAG = re.compile(rb"[<:]f[> ]")
 
 
-def _has_formula(archive: zipfile.ZipFile, info: zipfile.ZipInfo, chunk_size: int = 1 << 20) -> bool:
-    """Whether a worksheet part holds a formula element, read in chunks (a part may be tens of MB)."""
+def _has_formula(data: bytes, info: zipfile.ZipInfo, chunk_size: int = 1 << 20) -> bool:
+    """Whether a worksheet part of the package ``data`` holds a formula element, read in chunks (a part may be
+    tens of MB)."""
     tail = b""
-    with archive.open(info) as part:
-        while chunk := part.read(chunk_size):
-            data = tail + chunk
-            # Two plain searches rule out almost every chunk; the exact pattern is looked for only after a hit.
-            if (b"<f" in data or b":f" in data) and _FORMULA_TAG.search(data):
-                return True
-            tail = data[-8:]
+    for chunk in part_chunks(data, info, chunk_size):
+        text = tail + chunk
+        # Two plain searches rule out almost every chunk; the exact pattern is looked for only after a hit.
+        if (b"<f" in text or b":f" in text) and _FORMULA_TAG.search(text):
+            return True
+        tail = text[-8:]
     return False
 
 
@@ -321,10 +321,10 @@ class AutoReader:
         if head.startswith(OLE_MAGIC):
             return CalamineReader().read(source)
         # The zip is read apart from calamine's copy (the formula scan may run beside calamine).
-        data = source if isinstance(source, Path) else source.read()
-        with zipfile.ZipFile(data if isinstance(data, Path) else io.BytesIO(data)) as archive:
+        data = source.read_bytes() if isinstance(source, Path) else source.read()
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if all(info.file_size <= CALAMINE_MAX_PART for info in _worksheet_parts(archive)):
-                read = _read_unless_formulas(archive, data if isinstance(data, Path) else io.BytesIO(data))
+                read = _read_unless_formulas(archive, data)
                 if read is not None:
                     return read
         if not isinstance(source, Path):

@@ -22,6 +22,7 @@ import io
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
 from typing import Literal
 
 from pipeline.problems import Problem
@@ -86,18 +87,34 @@ _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name's and the 
 PROLOG_FIRST_BYTES = 1024
 
 
-def _part_head(data: bytes, entry: zipfile.ZipInfo, size: int) -> bytes:
-    """The first ``size`` bytes of ``entry``, inflated straight from ``data`` (zipfile's reader costs more)."""
+def part_chunks(data: bytes, entry: zipfile.ZipInfo, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """``entry``'s content in pieces of at most ``chunk_size``, inflated straight from ``data``.
+
+    zipfile's own reader costs more per part than inflating a small one; sizes were checked against
+    the central directory before any part is read.
+    """
     signature, name_len, extra_len = _LOCAL_HEADER.unpack_from(data, entry.header_offset)
     if signature != b"PK\x03\x04" or entry.flag_bits & 1:
         raise zipfile.BadZipFile(f"bad local header or encrypted entry: {entry.filename}")
     start = entry.header_offset + _LOCAL_HEADER.size + name_len + extra_len
     raw = memoryview(data)[start:start + entry.compress_size]
     if entry.compress_type == zipfile.ZIP_STORED:
-        return bytes(raw[:size])
-    if entry.compress_type == zipfile.ZIP_DEFLATED:
-        return zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, size)
-    raise NotImplementedError(f"compression {entry.compress_type}")
+        for at in range(0, len(raw), chunk_size):
+            yield bytes(raw[at:at + chunk_size])
+        return
+    if entry.compress_type != zipfile.ZIP_DEFLATED:
+        raise NotImplementedError(f"compression {entry.compress_type}")
+    inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+    pending: bytes | memoryview = raw
+    while chunk := inflate.decompress(pending, chunk_size):
+        yield chunk
+        pending = inflate.unconsumed_tail
+    if rest := inflate.flush():
+        yield rest
+
+
+def _part_head(data: bytes, entry: zipfile.ZipInfo, size: int) -> bytes:
+    return next(part_chunks(data, entry, size), b"")
 
 
 def _prolog_declares(head: bytes) -> bool | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import zipfile
 
 import pytest
 from openpyxl import load_workbook
@@ -92,3 +93,27 @@ def test_formula_scan_beside_calamine_still_chooses_openpyxl(sample_inbox_2020, 
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         alone = CalamineXlsxReader(archive).read(io.BytesIO(data))
     assert default_reader().read(io.BytesIO(data)) == alone
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+@pytest.mark.parametrize("chunk_size", [7, 64, 1 << 20])
+@pytest.mark.parametrize(("xml", "has"), [
+    (b'<worksheet><sheetData><row r="1"><c r="A1"><v>1</v></c></row></sheetData></worksheet>', False),
+    (b'<worksheet><sheetData><row r="1"><c r="A1"><f>1+1</f><v>2</v></c></row></sheetData></worksheet>', True),
+    (b'<x:worksheet><x:sheetData><x:c r="A1"><x:f t="shared" ref="A1:A2">1</x:f></x:c></x:sheetData></x:worksheet>',
+     True),
+    (b"<worksheet>" + b" " * 5000 + b'<c r="A9"><f>SUM(A1:A8)</f></c></worksheet>', True),
+    (b"<worksheet><fill/><font/>" + b"x" * 3000 + b"</worksheet>", False),
+])
+def test_formula_scan_reads_parts_straight_from_the_package(xml, has, chunk_size, compression):
+    from pipeline.reader import _has_formula
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as z:
+        z.writestr("xl/workbook.xml", b"<workbook/>")
+        z.writestr("xl/worksheets/sheet1.xml", xml)
+    data = out.getvalue()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        info = z.getinfo("xl/worksheets/sheet1.xml")
+    assert _has_formula(data, info, chunk_size) is has
