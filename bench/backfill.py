@@ -59,7 +59,7 @@ def backfill_benchmark(work: Path, n_units: int | None, months: int,
         stack.wait_quiet(timeout=600)
         started = dt.datetime.now(dt.UTC)
         backfill = stack.create_backfill("district_returns_monthly", "2020-01-01T00:00:00+08:00",
-                                         f"2020-{months:02d}-28T00:00:00+08:00", max_active_runs=2)
+                                         f"2020-{months:02d}-28T00:00:00+08:00", max_active_runs=3)
         stack.wait_backfill(backfill["id"], timeout=3600)
         stack.wait_quiet(timeout=1800)
         failed = [r for r in stack.dag_runs(MONTHLY) if r["state"] != "success"]

@@ -7,10 +7,11 @@ cites, stores them in the warehouse (`figure`, `figure_contribution`) and writes
 
 Runs whenever `district_returns_monthly` updates its asset (the year is taken from the asset
 event), or manually with the `year` Param. It first waits while monthly runs are queued or running
-(a backfill): their asset events gather into the next run, so a year's backfill consolidates once
-rather than once per month; a run whose year has not changed since the last consolidation (the
-table `consolidation` holds a digest of its inputs) leaves the figures and files as they are. After
-two hours of waiting, or if the wait fails, it consolidates anyway. A manual run with `year` always consolidates.
+(a backfill; the wait is deferred to the triggerer and holds no worker slot): their asset events
+gather into the next run, so a year's backfill consolidates once rather than once per month. A run
+whose year has not changed since the last consolidation (the table `consolidation` holds a digest
+of its inputs) leaves the figures and files as they are. After two hours of waiting, or if the wait
+fails, it consolidates anyway. A manual run with `year` always consolidates.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from pipeline.assets import MONTHLY_RETURNS
+from pipeline.triggers import WaitForMonthlyRunsOperator
 
 
 @dag(
@@ -40,18 +42,13 @@ from pipeline.assets import MONTHLY_RETURNS
     doc_md=__doc__,
 )
 def district_annual_statistics():
-    # reschedule: between pokes the wait holds no worker slot, which the monthly runs it waits for need.
-    # Airflow's supervisor may report a rescheduled poke only at its next heartbeat check (5 s,
-    # [workers] min_heartbeat_interval); a shorter interval lets the scheduler requeue the next poke
-    # before that report, which it then marks up for retry (measured at 5 s): hence 10 s, and short,
-    # plentiful retries for when a busy machine delays the report longer.
-    @task.sensor(poke_interval=10, mode="reschedule", timeout=2 * 3600, soft_fail=True,
-                 retries=10, retry_delay=timedelta(seconds=10))
-    def wait_for_monthly_runs(ti=None) -> bool:
-        """Wait until no monthly run is queued or running; after the timeout it is skipped, not failed."""
-        from pipeline.airflow_glue import monthly_runs_settled
-
-        return monthly_runs_settled(ti)
+    # Deferred: while it waits the triggerer polls and no worker slot is held, which the monthly runs
+    # it waits for need (pipeline/triggers.py says why this is not a sensor).
+    wait = WaitForMonthlyRunsOperator(
+        task_id="wait_for_monthly_runs", poll_interval_s=2.0, wait_timeout=timedelta(hours=2),
+        retry_delay=timedelta(seconds=10),
+        doc_md="Wait, without a worker slot, until no monthly run is queued or running; after two hours, go on.",
+    )
 
     # all_done: the wait only saves work; whether it succeeded, timed out or failed, consolidate.
     @task(trigger_rule="all_done")
@@ -65,7 +62,7 @@ def district_annual_statistics():
         # Asset-triggered: a year whose inputs have not changed since its last consolidation is left as it is.
         return [consolidate_year(year, task_settings(), unless_unchanged=not year_param) for year in years]
 
-    wait_for_monthly_runs() >> consolidate_figures()
+    wait >> consolidate_figures()
 
 
 district_annual_statistics()

@@ -10,6 +10,16 @@ from pipeline.config import Settings, normalise_url, settings
 log = logging.getLogger(__name__)
 
 WAREHOUSE_CONN_ID = "district_warehouse"
+
+#: Airflow settings every deployment of this project runs with (``make airflow``, the service tests;
+#: docker-compose.yml repeats them, and tests/test_deploy.py checks that it does).
+AIRFLOW_SETTINGS = {
+    # A task's supervisor notices that the task process ended at once, unless the process closed its
+    # sockets before exiting; then only at its next heartbeat check, this many seconds later (default 5),
+    # and the worker slot stays taken meanwhile. Forked task processes often exit that way: 5 s were
+    # added to a quarter of a backfill's tasks. A heartbeat a second costs one small API call per running task.
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+}
 MONTHLY_ASSET_URI = "district://warehouse/monthly-returns"
 
 
@@ -27,6 +37,8 @@ def task_settings() -> Settings:
 
 
 MONTHLY_DAG_ID = "district_returns_monthly"
+#: Monthly run states that will still update the monthly asset.
+PENDING_STATES = ("queued", "running")
 
 
 def monthly_runs_settled(ti: object) -> bool:
@@ -35,7 +47,7 @@ def monthly_runs_settled(ti: object) -> bool:
     Each of those will update the monthly asset again and bring the annual DAG back, so consolidating
     before they finish would be redone: a 12-month backfill then consolidates twice, not 12 times.
     """
-    pending = ti.get_dr_count(dag_id=MONTHLY_DAG_ID, states=["queued", "running"])  # type: ignore[attr-defined]
+    pending = ti.get_dr_count(dag_id=MONTHLY_DAG_ID, states=list(PENDING_STATES))  # type: ignore[attr-defined]
     if pending:
         log.info("%d monthly run(s) queued or running; consolidating once they are done", pending)
     return not pending

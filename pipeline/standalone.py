@@ -22,6 +22,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipeline.airflow_glue import AIRFLOW_SETTINGS
 from pipeline.config import PROJECT_ROOT, Settings, settings
 
 ADMIN_USER = "admin"
@@ -60,6 +61,7 @@ def standalone_environment(
             # without this setting leaves every task failing to reach the Execution API.
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url(host, port)}/execution/",
             "GX_ANALYTICS_ENABLED": "False",
+            **AIRFLOW_SETTINGS,
             # standalone starts its components as `airflow …`: this interpreter's scripts come first.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)]),
         }

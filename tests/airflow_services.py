@@ -31,6 +31,8 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
+from pipeline.airflow_glue import AIRFLOW_SETTINGS
+
 REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("DISTRICT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PYCACHE = Path(tempfile.gettempdir()) / "district-airflow-pycache"
@@ -189,6 +191,7 @@ class AirflowStack:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_ports[0]),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_ports[1]),
             "GX_ANALYTICS_ENABLED": "False",
+            **AIRFLOW_SETTINGS,
             "DISTRICT_INBOX": str(self.inbox),
             "DISTRICT_DATA": str(self.data),
             "PYTHONUNBUFFERED": "1",

@@ -67,8 +67,77 @@ def test_annual_dag_waits_for_pending_monthly_runs_without_holding_a_slot(dagbag
     dag = dagbag.dags["district_annual_statistics"]
     wait, consolidate = dag.get_task("wait_for_monthly_runs"), dag.get_task("consolidate_figures")
     assert wait.downstream_task_ids == {"consolidate_figures"}
-    assert wait.mode == "reschedule" and wait.soft_fail and wait.timeout
-    assert consolidate.trigger_rule == "all_done"  # a timed-out (skipped) or failed wait still consolidates
+    assert wait.wait_timeout and wait.poll_interval_s <= 5
+    assert consolidate.trigger_rule == "all_done"  # a failed wait still consolidates
+
+
+class _Counts:
+    """``get_dr_count`` answering from a list, recording what it was asked."""
+
+    def __init__(self, answers: list[int]):
+        self.answers, self.asked = list(answers), []
+
+    def __call__(self, **query):
+        self.asked.append(query)
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def _events(trigger) -> list:
+    import asyncio
+
+    async def collect():
+        return [event async for event in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+def test_wait_succeeds_at_once_when_nothing_is_pending_and_defers_otherwise(dagbag, caplog):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from pipeline.triggers import TRIGGER_PATH
+
+    wait = dagbag.dags["district_annual_statistics"].get_task("wait_for_monthly_runs")
+
+    class TaskInstance:
+        def __init__(self, pending: int):
+            self.get_dr_count = _Counts([pending])
+
+    assert wait.execute({"ti": TaskInstance(0)}) is None
+    with pytest.raises(TaskDeferred) as deferred:
+        wait.execute({"ti": TaskInstance(3)})
+    classpath, kwargs = deferred.value.trigger.serialize()
+    assert classpath == TRIGGER_PATH and kwargs["timeout_s"] == wait.wait_timeout.total_seconds()
+    assert deferred.value.method_name == "execute_complete" and deferred.value.timeout > wait.wait_timeout
+    # What the triggerer's event brings back ends the wait either way; giving up is logged.
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pipeline.triggers"):
+        wait.execute_complete({}, {"settled": True})
+        assert "still pending" not in caplog.text
+        wait.execute_complete({}, {"settled": False, "pending": 2})
+    assert "still pending" in caplog.text
+
+
+def test_trigger_fires_once_no_monthly_run_is_pending(monkeypatch):
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    from pipeline.airflow_glue import MONTHLY_DAG_ID
+    from pipeline.triggers import MonthlyRunsSettledTrigger
+
+    counts = _Counts([3, 1, 0])
+    monkeypatch.setattr(RuntimeTaskInstance, "get_dr_count", staticmethod(counts))
+    events = _events(MonthlyRunsSettledTrigger(poll_interval_s=0.01))
+    assert [e.payload for e in events] == [{"settled": True}]
+    assert counts.asked == [{"dag_id": MONTHLY_DAG_ID, "states": ["queued", "running"]}] * 3
+
+
+def test_trigger_gives_up_after_its_timeout(monkeypatch):
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    from pipeline.triggers import MonthlyRunsSettledTrigger
+
+    monkeypatch.setattr(RuntimeTaskInstance, "get_dr_count", staticmethod(_Counts([2])))
+    events = _events(MonthlyRunsSettledTrigger(poll_interval_s=0.01, timeout_s=0.05))
+    assert [e.payload for e in events] == [{"settled": False, "pending": 2}]
 
 
 def test_monthly_runs_settled_counts_the_monthly_dags_queued_and_running_runs(dagbag):

@@ -197,6 +197,24 @@ def test_celery_executor_on_the_composes_redis_and_postgres(services, name):
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
+def test_compose_runs_airflow_with_the_projects_settings(services, name):
+    from pipeline.airflow_glue import AIRFLOW_SETTINGS
+
+    env = env_of(services, name)
+    assert {key: env.get(key) for key in AIRFLOW_SETTINGS} == AIRFLOW_SETTINGS
+
+
+@pytest.mark.unit
+def test_make_airflow_runs_with_the_projects_settings(tmp_path):
+    from pipeline.airflow_glue import AIRFLOW_SETTINGS
+    from pipeline.standalone import standalone_environment
+
+    env = standalone_environment({"PATH": "/usr/bin", "AIRFLOW_HOME": str(tmp_path)})
+    assert {key: env.get(key) for key in AIRFLOW_SETTINGS} == AIRFLOW_SETTINGS
+
+
+@pytest.mark.unit
 def test_execution_api_url_is_the_api_servers_container_address(services):
     url = urlsplit(env_of(services, "airflow-worker")["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"])
     container_port = resolve(services["airflow-apiserver"]["ports"][0]).rsplit(":", 1)[1]
