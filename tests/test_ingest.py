@@ -175,3 +175,18 @@ def test_postgres_reanalyses_a_table_only_once_enough_of_it_changed(
         # Under the 500-row base the month's rows wait for a later ANALYZE; without it they were analysed.
         assert changed == (added if base_rows else 0), table
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_load_commits_when_the_statistics_flush_is_refused(inbox_copy, pg_url, make_settings, monkeypatch):
+    """The flush before commit only makes the next ANALYZE decision exact: its failure must not cost the load."""
+    from pipeline import warehouse
+
+    monkeypatch.setattr(warehouse, "FLUSH_STATISTICS_SQL", "SELECT no_such_function_district()")
+    settings = make_settings(inbox_copy, pg_url)
+    engine = make_engine(pg_url)
+    run_month("2020-03", settings, engine=engine)
+    with engine.connect() as conn:
+        loaded = conn.execute(sa.text("SELECT count(*) FROM submission WHERE status = 'loaded'")).scalar_one()
+    assert loaded > 0
+    engine.dispose()
