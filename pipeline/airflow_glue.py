@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 from pipeline.config import Settings, normalise_url, settings
 
@@ -20,7 +21,6 @@ AIRFLOW_SETTINGS = {
     # added to a quarter of a backfill's tasks. A heartbeat a second costs one small API call per running task.
     "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
 }
-MONTHLY_ASSET_URI = "district://warehouse/monthly-returns"
 
 
 def task_settings() -> Settings:
@@ -41,13 +41,18 @@ MONTHLY_DAG_ID = "district_returns_monthly"
 PENDING_STATES = ("queued", "running")
 
 
-def monthly_runs_settled(ti: object) -> bool:
-    """True when no monthly run is queued or running.
+def pending_monthly_runs(get_dr_count: Callable[..., int]) -> int:
+    """How many monthly runs are queued or running, counted by the Task SDK's ``get_dr_count``.
 
     Each of those will update the monthly asset again and bring the annual DAG back, so consolidating
     before they finish would be redone: a 12-month backfill then consolidates twice, not 12 times.
     """
-    pending = ti.get_dr_count(dag_id=MONTHLY_DAG_ID, states=list(PENDING_STATES))  # type: ignore[attr-defined]
+    return get_dr_count(dag_id=MONTHLY_DAG_ID, states=list(PENDING_STATES))
+
+
+def monthly_runs_settled(ti: object) -> bool:
+    """True when no monthly run is queued or running (asked through the task instance ``ti``)."""
+    pending = pending_monthly_runs(ti.get_dr_count)  # type: ignore[attr-defined]
     if pending:
         log.info("%d monthly run(s) queued or running; consolidating once they are done", pending)
     return not pending

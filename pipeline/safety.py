@@ -132,12 +132,11 @@ def _prolog_declares(head: bytes) -> bool | None:
             end, step = head.find(b"?>", pos + 2), 2
         elif head.startswith(b"<!--", pos):
             end, step = head.find(b"-->", pos + 4), 3
-        elif head.startswith(b"<!", pos):
-            return True
-        elif b"<!".startswith(head[pos:]) or b"<!--".startswith(head[pos:]):
-            return None  # cut inside "<!" or "<!--"
+        elif b"<!--".startswith(head[pos:]):
+            return None  # cut inside "<!--": a comment or a declaration, the next bytes tell
         else:
-            return False  # the root element (or not XML: its parser refuses it)
+            # A declaration (DOCTYPE, ENTITY); else the root element (or not XML: its parser refuses it).
+            return head.startswith(b"<!", pos)
         if end < 0:
             return None
         rest = head[end + step:]

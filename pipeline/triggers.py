@@ -19,7 +19,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from pipeline.airflow_glue import MONTHLY_DAG_ID, PENDING_STATES, monthly_runs_settled
+from pipeline.airflow_glue import monthly_runs_settled, pending_monthly_runs
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,10 @@ class MonthlyRunsSettledTrigger(BaseTrigger):
         from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
         from asgiref.sync import sync_to_async
 
-        count = sync_to_async(RuntimeTaskInstance.get_dr_count)
+        count = sync_to_async(pending_monthly_runs)
         deadline = time.monotonic() + self.timeout_s
         while True:
-            pending = await count(dag_id=MONTHLY_DAG_ID, states=list(PENDING_STATES))
+            pending = await count(RuntimeTaskInstance.get_dr_count)
             if not pending:
                 yield TriggerEvent({"settled": True})
                 return

@@ -688,6 +688,10 @@ DTD = b'<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">]>'
     (DECL + b"<!--" + b" " * 5000 + b"-->" + DTD, True),
     (DECL + b" " * 3000 + DTD, True),
     (DECL + b"<!--" + b" " * 5000 + b"-->", False),
+    # The first read (1,024 bytes) ends inside "<!--" or "<!DOCTYPE": the scan reads on before judging.
+    (DECL + b" " * (1022 - len(DECL)) + b"<!-- a comment cut by the first read -->", False),
+    (DECL + b" " * (1023 - len(DECL)) + b"<!-- a comment cut by the first read -->", False),
+    (DECL + b" " * (1022 - len(DECL)) + DTD, True),
 ])
 def test_dtd_anywhere_in_a_parts_prolog_is_refused(prolog, refused, stored):
     data = _with_prolog(prolog, stored=stored)
