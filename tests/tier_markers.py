@@ -23,6 +23,8 @@ def tier_problems(items: list[pytest.Item]) -> list[str]:
     return problems
 
 
+# tryfirst: before ``-m`` deselects, so ``make test-fast`` (``-m unit``) refuses an untiered test too.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     problems = tier_problems(items)
     if problems:
