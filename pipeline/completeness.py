@@ -1,6 +1,6 @@
 """Who has reported: every unit × month × form the registry expects, and whether it came on time.
 
-Rules (README, "Reading completeness", says the same to the operator):
+Rules (docs/operator-guide.md, "Reading completeness", says the same to the operator):
 
 - Expected: every form a unit owes in ``units.csv`` (``forms``), every month.
 - A return is received when a valid (not quarantined) workbook for it arrived; its receipt time is

@@ -1,7 +1,7 @@
 """The monthly returns (月报) as data: one definition per form drives the template, the parser,
 the expectation suite and the warehouse table.
 
-The contract these encode is ``pipeline/data/forms-contract.md`` (copied from the bureau's forms.md).
+The reference docs/forms-reference.md is generated from these (``python -m pipeline.forms_doc``).
 """
 
 from __future__ import annotations

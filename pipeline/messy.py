@@ -1,6 +1,6 @@
 """Returns as clerks really send them: edits of a clean workbook that keep its meaning, and a messy month.
 
-``mess_up`` applies what forms-contract.md's "What clerks do" lists (title and note rows, merged
+``mess_up`` applies what docs/clerk-rules.md (可以报送的内容) accepts (title and note rows, merged
 headers, label variants, columns moved, extra columns, numbers and dates typed every which way,
 是/否 variants, a 合计 row, footers, formatted-but-empty rows, unit aliases) to a workbook written by
 ``pipeline.workbook.write_return``; the result must load to exactly the clean workbook's rows.

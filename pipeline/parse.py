@@ -297,7 +297,7 @@ def _read_rows(parsed: ParsedSheet, rows: list[tuple[object, ...]], header_row: 
         break
     if first is not None:
         total = _read_data(parsed, rows, first)
-    # A sheet with no data rows is a nil return, as is one that says 本月无 (forms-contract.md).
+    # A sheet with no data rows is a nil return, as is one that says 本月无 (docs/forms-reference.md).
     parsed.is_nil = not parsed.excel_rows
     if nil_row is not None and parsed.excel_rows:
         parsed.problems.append(Problem(

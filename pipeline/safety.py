@@ -1,6 +1,6 @@
 """Checks on a file's bytes before any parser sees them: what it really is, and whether it is safe.
 
-Limits (documented in README, "What clerks may send"):
+Limits (documented in docs/clerk-rules.md, "文件大小与内容上限（Limits）"):
 
 | limit | value | refused as |
 |---|---|---|

@@ -1,6 +1,6 @@
 """Writing the monthly returns as workbooks: the blank template departments fill in, and filled returns.
 
-One sheet writer lays out every form as ``pipeline/data/forms-contract.md`` describes: title row,
+One sheet writer lays out every form as ``docs/forms-reference.md`` ("Every sheet") describes: title row,
 header block (``填报单位：…`` / ``报告期：…``), a blank row, the header row (row 4), data from row 5,
 and a footer two rows under the data.
 """

@@ -49,7 +49,7 @@ def test_nil_return():
 
 
 def test_sheet_with_no_data_rows_is_nil():
-    # forms-contract.md: "a sheet that is present but has no data rows ... is a nil return".
+    # docs/forms-reference.md: "A sheet with no data rows ... is a nil return".
     parsed = parse_sheet(FORMS["inspection"], inspection_sheet())
     assert parsed.is_nil is True and parsed.rows == [] and not parsed.problems
 

@@ -2,7 +2,7 @@
 
 Airflow's backfill (``POST /api/v2/backfills``, the UI's Trigger → Backfill) turns a date range into
 runs with ``SerializedDAG.iter_dagrun_infos_between``; the scheduler asks the timetable for the next
-``DagRunInfo``. The expected months and times below are the README's table, written out by hand.
+``DagRunInfo``. The expected months and times below are the tables of docs/operator-guide.md, by hand.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ def _database(url: str) -> str:
 
 
 def _month_of(logical_date: str) -> str:
-    """The reporting month the README promises for a run: its logical date's month in Shanghai."""
+    """The reporting month docs/operator-guide.md promises for a run: its logical date's month in Shanghai."""
     return utc(logical_date).astimezone(SHANGHAI).strftime("%Y-%m")
 
 
