@@ -470,6 +470,7 @@ def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) 
                 subtotals.add(i)
                 continue
             stop = i
+            _report_rows_after_total(parsed, span, first, i)
             break
         if _is_footer(row):
             stop = i
@@ -531,6 +532,23 @@ def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) 
     parsed.problems.extend(p for _, _, p in found)
     _explain_rows_read_as_data(parsed, columns, found)
     return totals
+
+
+def _report_rows_after_total(parsed: ParsedSheet, span: list[tuple[object, ...]], first: int, at: int) -> None:
+    """Rows that look like data below the 合计 that ends the table (before any footer) would be lost: refuse them."""
+    cols = [c - 1 for c in parsed.columns.values()]
+    for k in range(at + 1, len(span)):
+        row = _unquoted(span[k])
+        if _is_footer(row):
+            return
+        if _is_total(row) or sum(not is_blank(row[c]) for c in cols if c < len(row)) < 2:
+            continue
+        r = first + k
+        parsed.problems.append(Problem(
+            f"第{r}行在第{first + at}行的合计行下方，被当作表外内容，没有读取。如果这一行是数据，请移到合计行上方"
+            "（合计行也可以放在表头下方第一行）；如果不是数据，请删去",
+            rule="rows_after_total", sheet=parsed.sheet, excel_row=r,
+        ))
 
 
 def _explain_rows_read_as_data(
