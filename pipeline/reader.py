@@ -158,7 +158,8 @@ def is_date1904(archive: zipfile.ZipFile) -> bool:
     """Whether the package's workbook part says ``<workbookPr date1904="1"/>`` (Excel for Mac's date system)."""
     names = set(archive.namelist())
     part = "xl/workbook.xml"
-    if "_rels/.rels" in names:
+    # Every writer we know puts the workbook there; the package relationships say where it is otherwise.
+    if part not in names and "_rels/.rels" in names:
         match = _OFFICE_DOCUMENT_RE.search(archive.read("_rels/.rels"))
         if match:
             part = (match.group(1) or match.group(2)).decode("utf-8", "replace")
