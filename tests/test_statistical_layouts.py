@@ -305,5 +305,6 @@ def test_data_below_the_closing_total_is_refused_not_dropped():
     parsed = parse_sheet(INSPECTION, inspection(ROW1, ROW2, total, ROW3, ("填表人：张三",), ROW3))
     assert [(p.rule, p.excel_row) for p in parsed.problems] == [("rows_after_total", 8)]
     assert "第8行" in parsed.problems[0].message_zh and "合计行" in parsed.problems[0].message_zh
-    notes = parse_sheet(INSPECTION, inspection(ROW1, ROW2, total, ("注：本表按月报送",), (None, None, None, None, "盖章")))
+    notes = parse_sheet(INSPECTION, inspection(ROW1, ROW2, total, ("注：本表按月报送",),
+                                               (None, None, None, None, "盖章")))
     assert notes.problems == []
