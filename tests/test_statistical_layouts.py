@@ -189,6 +189,12 @@ def test_the_only_row_1_to_5_is_the_months_data():
     with_total = parse_sheet(adviser, sheet(tuple(c.label for c in adviser.columns), (1, 2, 3, 4), ("合计", 2, 3, 4),
                                             name="法律顾问"))
     assert row_numbers(with_total) == [5] and not with_total.has_errors
+    # 执法培训 whose only row is literally 1 2 3 4 5: read as its data (the suite then refuses 3 passed of 2
+    # takers), with a warning that says the row was taken for data and what to do if it is a 栏次 row.
+    only = parse_sheet(TRAINING, training((1, 2, 3, 4, 5), ("填表人：张三",)))
+    assert row_numbers(only) == [5] and only.data["exam_passed"] == [3]
+    assert [(p.rule, p.severity, p.excel_row) for p in only.problems] == [("column_numbers_as_data", "warning", 5)]
+    assert "第5行" in only.problems[0].message_zh
 
 
 def test_companion_rows_then_nil_marker_is_a_nil_return():
