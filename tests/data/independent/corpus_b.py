@@ -15,7 +15,8 @@ Only the standard library and openpyxl are used.  Everything is deterministic fo
 random.Random(f"{seed}|{unit}|{month}") so that layouts are stable too.  File mtimes are fixed
 (between the 1st and the 7th of the following month, Beijing time, before the 8th 06:00 deadline).
 
-After write_year() returns, LAST_TALLY holds a Counter of the clerk habits / house-style features
+check_corpus_b.py (same folder) reads a generated inbox back, validates every rule and total and
+recomputes the figures.  After write_year() returns, LAST_TALLY holds a Counter of the clerk habits / house-style features
 that were used (REQUIRED_HABITS lists the ones the contract asks for).
 """
 from __future__ import annotations
