@@ -13,6 +13,8 @@ import unicodedata
 from pipeline.forms import NO, YES
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)
+#: Serial day 0 of a workbook saved with the 1904 date system (``<workbookPr date1904="1"/>``, Excel for Mac).
+EXCEL_EPOCH_1904 = dt.date(1904, 1, 1)
 # Serial numbers 1982-01-01 .. 2064-01-01: wide enough for any reporting date, narrow enough that
 # a count typed into a date column is not taken for a date.
 _SERIAL_MIN, _SERIAL_MAX = 29952, 59901
@@ -100,7 +102,8 @@ def to_int(value: object) -> int | None:
     return int(match.group(1))
 
 
-def to_date(value: object) -> dt.date | None:
+def to_date(value: object, epoch: dt.date = EXCEL_EPOCH) -> dt.date | None:
+    """A date from a date cell, a serial number counted from ``epoch`` (as number or text), or typed text."""
     if is_blank(value):
         return None
     if isinstance(value, dt.datetime):
@@ -108,12 +111,14 @@ def to_date(value: object) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if _SERIAL_MIN <= value <= _SERIAL_MAX and float(value).is_integer():
-            return EXCEL_EPOCH + dt.timedelta(days=int(value))
+        # The plausible range is judged in the workbook's own days, so it is the same dates either way.
+        days = value + (epoch - EXCEL_EPOCH).days
+        if _SERIAL_MIN <= days <= _SERIAL_MAX and float(value).is_integer():
+            return epoch + dt.timedelta(days=int(value))
         raise CoercionError("无法识别的日期，请按 2020-12-03 格式填写")
     text = fold(str(value))
     if text.isdigit() and len(text) == 5:
-        return to_date(int(text))
+        return to_date(int(text), epoch)
     for pattern in _DATE_RES:
         match = pattern.match(text)
         if match:
@@ -162,6 +167,11 @@ def to_period(value: object) -> str | None:
             if 1 <= month <= 12:
                 return f"{year:04d}-{month:02d}"
     return None
+
+
+def to_date_1904(value: object) -> dt.date | None:
+    """``to_date`` for a workbook saved with the 1904 date system: serial numbers count from 1904-01-01."""
+    return to_date(value, EXCEL_EPOCH_1904)
 
 
 COERCERS = {

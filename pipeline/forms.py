@@ -384,3 +384,25 @@ UNIT_LABEL = "填报单位"
 PERIOD_LABEL = "报告期"
 TOTAL_LABEL = "合计"
 NIL_MARKERS = ("本月无", "无")
+
+# How official statistical returns (统计报表) are laid out, (docs/clerk-rules.md).
+#: A grand total row's label (compared without spaces): checked against every data row, never loaded.
+TOTAL_LABELS = (TOTAL_LABEL, "总计", "合计数", "总计数", "共计")
+#: A subtotal row's label: checked against the data rows of its group.
+SUBTOTAL_LABELS = ("小计",)
+#: The numbering column on the left of a table: known, never data.
+SERIAL_LABEL = "序号"
+#: The 栏次 row under the header: stems for text columns, 1 2 3 … for number columns, maybe a label.
+COLUMN_NUMBER_LABELS = ("栏次", "代码", "栏号")
+COLUMN_NUMBER_STEMS = "甲乙丙丁戊己庚辛壬癸"
+#: The 计量单位 row under the header: a unit per number column, maybe a label.
+UNIT_ROW_LABELS = ("计量单位", "单位")
+UNIT_WORDS = (
+    "人", "人次", "户", "户次", "场", "场次", "件", "件次", "次", "个", "项", "起", "名", "份", "家", "天", "日", "所",
+    "台", "辆", "处", "宗", "批", "篇", "条", "张", "期", "部", "支", "组", "小时", "元", "万元", "千元", "亿元", "%",
+    "年月日", "年-月-日", "年/月/日", "年.月.日",
+)
+#: The 表号 block at the top right of an official return: labels that are never 填报单位 or 报告期.
+FORM_NUMBER_LABELS = (
+    "表号", "制定机关", "制表机关", "批准机关", "批准文号", "备案文号", "有效期至", "有效期", "计量单位",
+)

@@ -6,12 +6,29 @@ import datetime as dt
 import functools
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import zip_longest
+from itertools import pairwise, zip_longest
 
-from pipeline.coerce import COERCERS, CoercionError, fold, is_blank, to_period, to_text, unquote
-from pipeline.forms import FORMS, NIL_MARKERS, NO, PERIOD_LABEL, TOTAL_LABEL, UNIT_LABEL, YES, Form
+from pipeline.coerce import COERCERS, CoercionError, fold, is_blank, to_date_1904, to_period, to_text, unquote
+from pipeline.forms import (
+    COLUMN_NUMBER_LABELS,
+    COLUMN_NUMBER_STEMS,
+    FORM_NUMBER_LABELS,
+    FORMS,
+    NIL_MARKERS,
+    NO,
+    PERIOD_LABEL,
+    SERIAL_LABEL,
+    SUBTOTAL_LABELS,
+    TOTAL_LABELS,
+    UNIT_LABEL,
+    UNIT_ROW_LABELS,
+    UNIT_WORDS,
+    YES,
+    Form,
+)
 from pipeline.problems import Problem, show_value
 from pipeline.reader import MAX_FORMULA_CELLS_LISTED, SheetData, WorkbookData
 from pipeline.registry import Unit, resolve_unit
@@ -77,6 +94,8 @@ class ParsedSheet:
     unit: Unit | None = None
     #: Last Excel row the parser read as part of the table (data rows and the 合计 row).
     end_row: int = 0
+    #: The workbook counts serial-number dates from 1904-01-01 (``date1904``).
+    date1904: bool = False
 
     @property
     def rows(self) -> list[ParsedRow]:
@@ -116,16 +135,19 @@ def header_score(form: Form, sheet: SheetData) -> int:
     return _find_header_row(form, sheet.rows)[2]
 
 
-# ``填报单位（盖章）：…``: a bracket right after the label is a note about the label, not the value.
+# ``填报单位（盖章）：…``: a bracket right after the label is a note about the label, not the value. A value
+# ends where the next label of the header block (the 表号 block's too) begins.
+_NEXT_LABEL = "|".join(("填报日期", *FORM_NUMBER_LABELS))
 _BLOCK_RE = {
-    UNIT_LABEL: re.compile(r"填报单位(?:名称)?(?:\([^)]*\))?[:：]?(.*?)(?=报告期|填报日期|$)"),
-    PERIOD_LABEL: re.compile(r"报告期(?:间)?(?:\([^)]*\))?[:：]?(.*?)(?=填报单位|填报日期|$)"),
+    UNIT_LABEL: re.compile(rf"填报单位(?:名称)?(?:\([^)]*\))?[:：]?(.*?)(?=报告期|{_NEXT_LABEL}|$)"),
+    PERIOD_LABEL: re.compile(rf"报告期(?:间)?(?:\([^)]*\))?[:：]?(.*?)(?=填报单位|{_NEXT_LABEL}|$)"),
 }
 
 
 def _is_block_label(text: str) -> bool:
-    compact = "".join(fold(text).split())
-    return compact.startswith((UNIT_LABEL, PERIOD_LABEL, "填报日期"))
+    """A header-block label (填报单位, 报告期, 表号, 有效期至 …, or a ``（单位：人）`` note), never a value."""
+    compact = "".join(fold(text).split()).lstrip("([【")
+    return compact.startswith((UNIT_LABEL, PERIOD_LABEL, "填报日期", *FORM_NUMBER_LABELS, "单位:"))
 
 
 def _header_block(rows: list[tuple[object, ...]], above: int) -> dict[str, tuple[object, str]]:
@@ -169,15 +191,92 @@ def _is_footer(row: tuple[object, ...]) -> bool:
     return False
 
 
-_TOTAL_LABELS = (TOTAL_LABEL, "总计", "合计数")
+#: What a total row holds in columns that have no total: a dash or a slash.
+_PLACEHOLDER = re.compile(r"^[-—–―─/\\、…]+$")
+TOTAL = "total"
+SUBTOTAL = "subtotal"
+
+
+def _is_placeholder(value: object) -> bool:
+    return isinstance(value, str) and bool(_PLACEHOLDER.match("".join(fold(value).split())))
+
+
+def _total_kind(row: tuple[object, ...]) -> str | None:
+    """``TOTAL`` (合计, 总计, 合 计, 合计数 …) or ``SUBTOTAL`` (小计) for a row whose only text is that label, in
+    whatever column, beside numbers and dashes; None for any other row."""
+    if not any(isinstance(v, str) and "计" in v for v in row):
+        return None
+    texts = [v for v in row if isinstance(v, str) and not is_blank(v) and not _is_count(v) and not _is_placeholder(v)]
+    if len(texts) != 1:
+        return None
+    label = normalise_label(texts[0])
+    return TOTAL if label in TOTAL_LABELS else SUBTOTAL if label in SUBTOTAL_LABELS else None
 
 
 def _is_total(row: tuple[object, ...]) -> bool:
-    """A row saying 合计 (or 总计) in some cell, with nothing else in it but numbers."""
-    if not any(isinstance(v, str) and "计" in v for v in row):
-        return False
-    texts = [v for v in row if isinstance(v, str) and not is_blank(v) and not _is_count(v)]
-    return len(texts) == 1 and normalise_label(texts[0]) in _TOTAL_LABELS
+    return _total_kind(row) is not None
+
+
+def _total_label(value: object) -> bool:
+    return isinstance(value, str) and normalise_label(value) in (*TOTAL_LABELS, *SUBTOTAL_LABELS)
+
+
+# --- the 栏次 and 计量单位 rows under the header ----------------------------------------------------------
+
+COLUMN_NUMBERS = "column_numbers"
+UNITS = "units"
+#: Only 1 2 3 … in sequence: a 栏次 row, or an aggregate return's month that happens to read so.
+NUMBERS_ONLY = "numbers_only"
+_UNIT_WORDS = frozenset(UNIT_WORDS)
+
+
+def _column_number(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return int(value)
+    if isinstance(value, str):
+        text = fold(value)
+        if text.isdigit() and len(text) <= 3:
+            return int(text)
+    return None
+
+
+def _companion_kind(row: tuple[object, ...]) -> str | None:
+    """What a row right under the header is by its content: a 栏次 row, a 计量单位 row, a row of numbers only
+    (``NUMBERS_ONLY``: decided by what follows), or None (a data row)."""
+    cells = [v for v in row if not is_blank(v)]
+    if len(cells) < 2:
+        return None
+    numbers: list[int] = []
+    column_marks = units = 0
+    other = False
+    for value in cells:
+        n = _column_number(value)
+        if n is not None:
+            numbers.append(n)
+            continue
+        if not isinstance(value, str):
+            return None
+        text = "".join(fold(value).split())
+        bare = text.strip("()[]【】")
+        if text in COLUMN_NUMBER_LABELS or (len(text) == 1 and text in COLUMN_NUMBER_STEMS):
+            column_marks += 1
+        elif bare in _UNIT_WORDS or text in UNIT_ROW_LABELS:
+            units += text not in UNIT_ROW_LABELS
+        elif not _is_placeholder(text):
+            other = True
+    if other:
+        return None
+    ascending = all(a < b for a, b in pairwise(numbers))
+    if column_marks and not units and ascending:
+        return COLUMN_NUMBERS
+    if units and not column_marks and not numbers:
+        return UNITS
+    if not column_marks and not units and len(numbers) == len(cells) and all(
+            b == a + 1 for a, b in pairwise(numbers)):
+        return NUMBERS_ONLY
+    return None
 
 
 def _is_count(text: str) -> bool:
@@ -198,7 +297,8 @@ def _is_nil_marker(value: object) -> bool:
 
 def parse_sheet(form: Form, sheet: SheetData) -> ParsedSheet:
     """Locate the header block and header row by label, then read and coerce the data rows."""
-    parsed = ParsedSheet(form=form, sheet=sheet.name, data={c.code: [] for c in form.columns})
+    parsed = ParsedSheet(form=form, sheet=sheet.name, data={c.code: [] for c in form.columns},
+                         date1904=sheet.date1904)
     header_row, columns, _ = _find_header_row(form, sheet.rows)
     block = _header_block(sheet.rows, header_row or HEADER_SEARCH_ROWS)
     if UNIT_LABEL in block:
@@ -227,7 +327,8 @@ def parse_sheet(form: Form, sheet: SheetData) -> ParsedSheet:
     header = sheet.rows[header_row - 1]
     known = set(columns.values())
     for c, value in enumerate(header, start=1):
-        if c not in known and not is_blank(value):
+        # A 序号 column numbers the rows (and may hold the total row's label): it is part of the layout.
+        if c not in known and not is_blank(value) and normalise_label(value) != SERIAL_LABEL:
             parsed.problems.append(Problem(
                 f"多余的列“{to_text(value)}”未导入", rule="extra_column", severity="warning",
                 sheet=sheet.name, cell=f"{column_letter(c)}{header_row}", value=show_value(value),
@@ -267,26 +368,41 @@ def _unquoted(row: tuple[object, ...]) -> tuple[object, ...]:
 _MAYBE_SPECIAL = re.compile("[" + re.escape("计'" + "".join(sorted(_FOOTER_FIRST))) + "]")
 
 
+#: A total row found: (Excel row, ``TOTAL`` or ``SUBTOTAL``, its cells).
+TotalRow = tuple[int, str, tuple[object, ...]]
+
+
 def _read_rows(parsed: ParsedSheet, rows: list[tuple[object, ...]], header_row: int) -> None:
     form = parsed.form
-    total: tuple[int, tuple[object, ...]] | None = None
+    totals: list[TotalRow] = []
     nil_row: int | None = None
     nil_col = 1
     first: int | None = None
+    numbers_row: int | None = None
     parsed.end_row = header_row
-    # Row by row up to the first data row: blank rows, 本月无, or a 合计 row or footer right below the header.
+    # Row by row up to the first data row: blank rows, the 栏次 and 计量单位 rows, total rows written first,
+    # 本月无, or a footer right below the header.
     for r in range(header_row + 1, len(rows) + 1):
         row = _unquoted(rows[r - 1])
-        if _is_total(row):
-            total = (r, row)
+        kind = _total_kind(row)
+        if kind:
+            totals.append((r, kind, row))
             parsed.end_row = r
-            break
+            continue
         if _is_footer(row):
             break
         cells = {code: (row[c - 1] if c - 1 < len(row) else None) for code, c in parsed.columns.items()}
         if all(is_blank(v) for v in cells.values()):
             continue
         parsed.end_row = r
+        # The header's companion rows stand directly under it, before any total row or 本月无.
+        if not totals and nil_row is None:
+            companion = _companion_kind(row)
+            if companion in (COLUMN_NUMBERS, UNITS):
+                continue
+            if companion == NUMBERS_ONLY and numbers_row is None:
+                numbers_row = r
+                continue
         filled = [v for v in cells.values() if not is_blank(v)]
         # 本月无 alone on its row, wherever the clerk put it, before any data row.
         if nil_row is None and len(filled) == 1 and _is_nil_marker(filled[0]):
@@ -295,8 +411,16 @@ def _read_rows(parsed: ParsedSheet, rows: list[tuple[object, ...]], header_row: 
             continue
         first = r
         break
+    if numbers_row is not None and first is None and nil_row is None:
+        # 1 2 3 … with no data row below it: it is the month's one row, not a 栏次 row (say so, though).
+        first = numbers_row
+        parsed.problems.append(Problem(
+            f"第{numbers_row}行只有依次排列的数字，与栏次行的写法相同；其下没有其他数据行，已按本月数据读取。"
+            "如果这一行是栏次行，请在其下填写本月数据；本月没有数据请填写“本月无”",
+            rule="column_numbers_as_data", severity="warning", sheet=parsed.sheet, excel_row=numbers_row,
+        ))
     if first is not None:
-        total = _read_data(parsed, rows, first)
+        totals += _read_data(parsed, rows, first)
     # A sheet with no data rows is a nil return, as is one that says 本月无 (docs/forms-reference.md).
     parsed.is_nil = not parsed.excel_rows
     if nil_row is not None and parsed.excel_rows:
@@ -306,14 +430,21 @@ def _read_rows(parsed: ParsedSheet, rows: list[tuple[object, ...]], header_row: 
             value=show_value(rows[nil_row - 1][nil_col - 1]),
         ))
     if form.kind == "aggregate" and len(parsed.excel_rows) > 1:
+        one = parsed.excel_rows[0]
         for extra in parsed.excel_rows[1:]:
-            parsed.problems.append(Problem("本表每月只填一行", rule="one_row", sheet=parsed.sheet, excel_row=extra))
-    if total is not None:
-        _check_total(parsed, *total)
+            parsed.problems.append(Problem(
+                f"本表每月只填一行：第{one}行已读作本月数据，第{extra}行也被读作数据行。如果第{extra}行是栏次行"
+                "（甲 乙 1 2 …）、计量单位行（人 户 件 …）或合计行（合计、小计），请按这些写法填写；否则请删去多余的行",
+                rule="one_row", sheet=parsed.sheet, excel_row=extra,
+            ))
+    _check_totals(parsed, totals)
 
 
-def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) -> tuple[int, tuple] | None:
-    """Read the table from its first data row ``first``, column by column; the 合计 row, if one ends it."""
+def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) -> list[TotalRow]:
+    """Read the table from its first data row ``first``, column by column; the total rows met on the way.
+
+    The table ends at a footer or at a grand total (合计) below the data; a 小计 between groups is skipped.
+    """
     span = rows[first - 1:]
     physical = list(zip_longest(*span)) if span else []
     # Only rows holding a character that can start a footer or make a 合计 row are looked at one by one.
@@ -327,11 +458,19 @@ def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) 
             suspects.update(i for i, v in enumerate(col) if isinstance(v, str) and _MAYBE_SPECIAL.search(v))
             if "'" in joined:
                 quoted.add(c)
-    stop, total = len(span), None
+    stop = len(span)
+    totals: list[TotalRow] = []
+    subtotals: set[int] = set()
     for i in sorted(suspects):
         row = _unquoted(span[i])
-        if _is_total(row):
-            stop, total = i, (first + i, row)
+        kind = _total_kind(row)
+        if kind:
+            totals.append((first + i, kind, row))
+            if kind == SUBTOTAL:
+                subtotals.add(i)
+                continue
+            stop = i
+            _report_rows_after_total(parsed, span, first, i)
             break
         if _is_footer(row):
             stop = i
@@ -355,15 +494,15 @@ def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) 
         if not blank:
             break
     keep: list[int] | range = range(stop)
-    if blank:
-        skipped = set(blank)
+    if blank or subtotals:
+        skipped = set(blank) | subtotals
         keep = [i for i in range(stop) if i not in skipped]
         columns = {code: [values[i] for i in keep] for code, values in columns.items()}
     parsed.excel_rows = range(first, first + stop) if isinstance(keep, range) else [first + i for i in keep]
     if parsed.excel_rows:
         parsed.end_row = parsed.excel_rows[-1]
-    if total is not None:
-        parsed.end_row = total[0]
+    if totals:
+        parsed.end_row = max(parsed.end_row, totals[-1][0])
     found: list[tuple[int, int, Problem]] = []
     n = len(parsed.excel_rows)
     for k, col in enumerate(parsed.form.columns):
@@ -375,7 +514,8 @@ def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) 
         if fast is not None:
             parsed.data[col.code] = fast
             continue
-        coerce, out = COERCERS[col.type], []
+        coerce = to_date_1904 if col.type == "date" and parsed.date1904 else COERCERS[col.type]
+        out = []
         for i, value in enumerate(raw):
             try:
                 out.append(coerce(value))
@@ -390,7 +530,45 @@ def _read_data(parsed: ParsedSheet, rows: list[tuple[object, ...]], first: int) 
         parsed.data[col.code] = out
     found.sort(key=lambda f: (f[0], f[1]))
     parsed.problems.extend(p for _, _, p in found)
-    return total
+    _explain_rows_read_as_data(parsed, columns, found)
+    return totals
+
+
+def _report_rows_after_total(parsed: ParsedSheet, span: list[tuple[object, ...]], first: int, at: int) -> None:
+    """Rows that look like data below the 合计 that ends the table (before any footer) would be lost: refuse them."""
+    cols = [c - 1 for c in parsed.columns.values()]
+    for k in range(at + 1, len(span)):
+        row = _unquoted(span[k])
+        if _is_footer(row):
+            return
+        if _is_total(row) or sum(not is_blank(row[c]) for c in cols if c < len(row)) < 2:
+            continue
+        r = first + k
+        parsed.problems.append(Problem(
+            f"第{r}行在第{first + at}行的合计行下方，被当作表外内容，没有读取。如果这一行是数据，请移到合计行上方"
+            "（合计行也可以放在表头下方第一行）；如果不是数据，请删去",
+            rule="rows_after_total", sheet=parsed.sheet, excel_row=r,
+        ))
+
+
+def _explain_rows_read_as_data(
+    parsed: ParsedSheet, raw: dict[str, list[object]], found: list[tuple[int, int, Problem]]
+) -> None:
+    """A row none of whose numbers or dates could be read is most likely not data at all: say what it was taken for."""
+    failed: dict[int, int] = {}
+    for i, _, _ in found:
+        failed[i] = failed.get(i, 0) + 1
+    typed = [c.code for c in parsed.form.columns if c.type in ("int", "date") and c.code in raw]
+    for i, n in failed.items():
+        filled = sum(not is_blank(raw[code][i]) for code in typed)
+        if n < 2 or n < filled:
+            continue
+        r = parsed.excel_rows[i]
+        parsed.problems.append(Problem(
+            f"第{r}行被当作数据行读取，但其中的数字、日期都无法识别。如果这一行是栏次行（甲 乙 1 2 …）、"
+            "计量单位行（人 户 件 …）或合计行（合计、小计、总计），请按这些写法填写；如果是数据行，请改正标出的单元格",
+            rule="row_read_as_data", sheet=parsed.sheet, excel_row=r,
+        ))
 
 
 _NONE = type(None)
@@ -471,25 +649,56 @@ def _coerce_column(kind: str, values: list[object], types: set[type]) -> list[ob
     return None
 
 
-def _check_total(parsed: ParsedSheet, r: int, row: tuple[object, ...]) -> None:
-    """A 合计 row must equal the sum of the rows above it."""
+def _check_totals(parsed: ParsedSheet, totals: list[TotalRow]) -> None:
+    """Each total row must equal the sum of the data rows it covers.
+
+    A 合计 (总计, 合计数) covers every data row. A 小计 covers its group: when the first 小计 stands above
+    the data, each 小计 heads the rows below it up to the next 小计; otherwise each closes the rows above it
+    back to the previous 小计.
+    """
+    rows = parsed.excel_rows
+    subtotal_rows = sorted(r for r, kind, _ in totals if kind == SUBTOTAL)
+    leading = bool(subtotal_rows) and (not rows or subtotal_rows[0] < rows[0])
+    for r, kind, row in totals:
+        if kind == TOTAL:
+            lo, hi = 0, len(rows)
+        elif leading:
+            after = [s for s in subtotal_rows if s > r]
+            lo, hi = bisect_left(rows, r), (bisect_left(rows, after[0]) if after else len(rows))
+        else:
+            before = [s for s in subtotal_rows if s < r]
+            lo, hi = (bisect_left(rows, before[-1]) if before else 0), bisect_left(rows, r)
+        _check_total(parsed, r, row, lo, hi)
+
+
+def _check_total(parsed: ParsedSheet, r: int, row: tuple[object, ...], lo: int, hi: int) -> None:
+    """The total row ``r`` against the sum of data rows ``lo:hi`` (indices into ``excel_rows``), column by column."""
+    label = next(normalise_label(v) for v in row if _total_label(v))
+    rows = parsed.excel_rows
+    if lo >= hi:
+        scope = "数据行（没有数据行）"
+    elif lo == 0 and hi == len(rows) and r > rows[-1]:
+        scope = "上方各行"
+    else:
+        where = "下方" if r < rows[lo] else ""
+        scope = f"{where}第{rows[lo]}行至第{rows[hi - 1]}行各数据行" if hi - lo > 1 else f"{where}第{rows[lo]}行数据"
     for col in parsed.form.numeric_columns:
         c = parsed.columns.get(col.code)
-        if not c or c - 1 >= len(row) or is_blank(row[c - 1]):
+        # The total's label may stand in a number column: that column's total is then simply not given.
+        if not c or c - 1 >= len(row) or is_blank(raw := row[c - 1]) or _is_placeholder(raw) or _total_label(raw):
             continue
-        raw = row[c - 1]
         try:
             stated = COERCERS["int"](raw)
         except CoercionError as exc:
             parsed.problems.append(Problem(
-                exc.args[0], rule="type_int", sheet=parsed.sheet, cell=parsed.cell(r, col.code),
-                excel_row=r, column_label=col.label, value=show_value(raw),
+                f"{label}行的数字无法识别：{exc.args[0]}", rule="type_int", sheet=parsed.sheet,
+                cell=parsed.cell(r, col.code), excel_row=r, column_label=col.label, value=show_value(raw),
             ))
             continue
-        summed = sum(int(v) for v in parsed.data.get(col.code, ()) if v is not None)
+        summed = sum(int(v) for v in parsed.data.get(col.code, ())[lo:hi] if v is not None)
         if stated != summed:
             parsed.problems.append(Problem(
-                f"合计行与上方各行之和（{summed}）不符", rule="total_mismatch", sheet=parsed.sheet,
+                f"{label}行与{scope}之和（{summed}）不符", rule="total_mismatch", sheet=parsed.sheet,
                 cell=parsed.cell(r, col.code), excel_row=r, column_label=col.label, value=show_value(raw),
             ))
 

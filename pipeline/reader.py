@@ -44,6 +44,8 @@ class SheetData:
     rows: list[tuple[object, ...]]
     #: Cells (Excel row, column index from 1) holding a formula whose cached value is missing.
     uncached_formulas: list[tuple[int, int]] = field(default_factory=list)
+    #: The workbook was saved with the 1904 date system: serial-number dates count from 1904-01-01.
+    date1904: bool = False
 
 
 @dataclass
@@ -147,6 +149,33 @@ def uncached_formula_cells(stream: BinaryIO, chunk_size: int = 1 << 20) -> list[
             return found
 
 
+_DATE1904_RE = re.compile(rb"<(?:\w+:)?workbookPr\b[^>]*?\bdate1904\s*=\s*[\"'](?:1|true)[\"']", re.I)
+_OFFICE_DOCUMENT_RE = re.compile(rb'Target="/?([^"]+)"[^>]*Type="[^"]*/officeDocument"|'
+                                 rb'Type="[^"]*/officeDocument"[^>]*Target="/?([^"]+)"')
+
+
+def is_date1904(archive: zipfile.ZipFile) -> bool:
+    """Whether the package's workbook part says ``<workbookPr date1904="1"/>`` (Excel for Mac's date system)."""
+    names = set(archive.namelist())
+    part = "xl/workbook.xml"
+    # Every writer we know puts the workbook there; the package relationships say where it is otherwise.
+    if part not in names and "_rels/.rels" in names:
+        match = _OFFICE_DOCUMENT_RE.search(archive.read("_rels/.rels"))
+        if match:
+            part = (match.group(1) or match.group(2)).decode("utf-8", "replace")
+    if part not in names:
+        return False
+    with archive.open(part) as fh:
+        # workbookPr stands near the top of the part, before the sheets list.
+        return bool(_DATE1904_RE.search(fh.read(1 << 16)))
+
+
+def _mark_date1904(sheets: dict[str, SheetData], date1904: bool) -> dict[str, SheetData]:
+    for sheet in sheets.values():
+        sheet.date1904 = date1904
+    return sheets
+
+
 class OpenpyxlReader:
     """Reads cached values with openpyxl in read-only mode (streaming, never evaluates formulas)."""
 
@@ -169,7 +198,8 @@ class OpenpyxlReader:
                 with archive.open(ws._worksheet_path) as part:
                     formulas = uncached_formula_cells(part)
                 sheets[ws.title] = SheetData(name=ws.title, rows=_finish(rows), uncached_formulas=formulas)
-            return WorkbookData(sheets=sheets, problems=problems)
+            # openpyxl converts date-formatted cells with the workbook's epoch; serial numbers are left to the parser.
+            return WorkbookData(sheets=_mark_date1904(sheets, is_date1904(archive)), problems=problems)
         finally:
             wb.close()
 
@@ -223,7 +253,7 @@ class CalamineXlsxReader:
             name: SheetData(name=name, rows=_calamine_rows(wb.get_sheet_by_name(name), name, budget))
             for name in wb.sheet_names
         }
-        return WorkbookData(sheets=sheets, problems=problems)
+        return WorkbookData(sheets=_mark_date1904(sheets, is_date1904(self.archive)), problems=problems)
 
 
 def _worksheet_parts(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
