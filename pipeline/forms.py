@@ -385,7 +385,7 @@ PERIOD_LABEL = "报告期"
 TOTAL_LABEL = "合计"
 NIL_MARKERS = ("本月无", "无")
 
-# How official statistical returns (统计报表) are laid out, (docs/clerk-rules.md).
+# How official statistical returns (统计报表) are laid out (docs/clerk-rules.md).
 #: A grand total row's label (compared without spaces): checked against every data row, never loaded.
 TOTAL_LABELS = (TOTAL_LABEL, "总计", "合计数", "总计数", "共计")
 #: A subtotal row's label: checked against the data rows of its group.
