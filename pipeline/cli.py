@@ -20,7 +20,12 @@ def _settings(args: argparse.Namespace):
 def cmd_template(args: argparse.Namespace) -> int:
     from pipeline.workbook import write_template
 
-    print(write_template(Path(args.out)))
+    try:
+        path = write_template(Path(args.out), args.unit)
+    except LookupError:
+        print(f"单位名册中没有“{args.unit}”：请用单位全称、简称或代码（见 pipeline/data/units.csv）", file=sys.stderr)
+        return 2
+    print(f"已写出模板：{path}")
     return 0
 
 
@@ -247,8 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
-    p = add("template", cmd_template, "write the blank workbook departments fill in")
-    p.add_argument("--out", required=True)
+    p = add("template", cmd_template, "写出各单位填报的空白模板（write the blank workbook units fill in）")
+    p.add_argument("--out", required=True, help="写到哪个文件夹")
+    p.add_argument("--unit", help="只含该单位应报的工作表并填好单位名称（单位全称、简称或代码）")
     p = add("sample", cmd_sample, "write a deterministic sample year of filled workbooks")
     p.add_argument("--year", type=int)
     p.add_argument("--years", help="e.g. 2018-2020: earlier years get only the returns later figures look back on")
