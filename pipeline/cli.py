@@ -150,6 +150,7 @@ def cmd_completeness(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from pipeline.publish import PublishError, publish
+    from pipeline.report import local_time
     from pipeline.warehouse import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)
@@ -161,7 +162,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         return 1
     same = f"；与第{pub.same_as_version}版完全相同" if pub.same_as_version else ""
     print(f"已发布{pub.year}年指标第{pub.version}版：{pub.figures}项指标，依据{pub.submissions}份现行报表；"
-          f"发布人 {pub.published_by}，{pub.published_at_utc:%Y-%m-%d %H:%M} UTC{same}")
+          f"发布人 {pub.published_by}，{local_time(pub.published_at_utc)}{same}")
     return 0
 
 
@@ -182,6 +183,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
 
 def cmd_publications(args: argparse.Namespace) -> int:
     from pipeline.publish import publications
+    from pipeline.report import local_time
     from pipeline.warehouse import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)
@@ -192,7 +194,7 @@ def cmd_publications(args: argparse.Namespace) -> int:
     for r in rows:
         same = f"（与第{r['same_as_version']}版相同）" if r["same_as_version"] else ""
         note = f"  备注：{r['note']}" if r["note"] else ""
-        print(f"第{r['version']}版  {r['published_at_utc']:%Y-%m-%d %H:%M} UTC  发布人 {r['published_by']}{same}{note}")
+        print(f"第{r['version']}版  {local_time(r['published_at_utc'])}  发布人 {r['published_by']}{same}{note}")
     return 0
 
 

@@ -270,10 +270,16 @@ def _write_summary(ws, open_file: OpenFile) -> None:
         cell.fill = PatternFill("solid", fgColor="DDEBF7")
         cell.border = border
         cell.alignment = Alignment(horizontal="center", vertical="center")
+    from pipeline.author_sheets import text_width
+
     for p in open_file.problems:
-        ws.append([neutralise(v or "") for v in (p.sheet, p.cell, p.column_label, p.value, clerk_message(p))])
+        values = [neutralise(v or "") for v in (p.sheet, p.cell, p.column_label, p.value, clerk_message(p))]
+        ws.append(values)
         for cell in ws[ws.max_row]:
             cell.alignment, cell.border = wrap, border
+        # Spreadsheets keep openpyxl's default row height: a wrapped message needs its lines counted.
+        lines = max(-(-text_width(v) // (w - 1)) for v, w in zip(values, SUMMARY_WIDTHS, strict=True))
+        ws.row_dimensions[ws.max_row].height = 15 * max(1, lines) + 2
     for index, width in enumerate(SUMMARY_WIDTHS, start=1):
         ws.column_dimensions[chr(64 + index)].width = width
     print_ready(ws, title_rows="2:2", title="退回说明")
@@ -325,6 +331,9 @@ def _notice(target: Path, unit_name: str, period: str, files: list[OpenFile],
         table.style = "Table Grid"
         table.alignment = WD_TABLE_ALIGNMENT.CENTER
         table.autofit = False
+        # LibreOffice lays a table out by its grid columns, Word by the cells' widths: set both.
+        for column, (_, width) in zip(table.columns, NOTICE_COLUMNS, strict=True):
+            column.width = Cm(width)
         for cell, (text, width) in zip(table.rows[0].cells, NOTICE_COLUMNS, strict=True):
             _set_cell_width(cell, width)
             _shade(cell, "DDEBF7")

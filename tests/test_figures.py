@@ -29,6 +29,7 @@ from pipeline.config import settings as make_settings_
 from pipeline.figures import (
     CONSOLIDATORS,
     FIGURE_DEFS,
+    LABELS_ZH,
     consolidate,
     evaluate,
     monthly_trends,
@@ -493,17 +494,20 @@ def test_figures_xlsx_for_report_authors(sqlite_loaded) -> None:
     assert [r[0] for r in table if r[1] is not None] == list(report_figures_2020())
     flows = [code for code, d in FIGURE_DEFS.items() if d.measure == "flow"]
     assert len(wb["月度趋势"]._charts) == len(flows)
-    for ws in (wb["指标"], wb["月度趋势"], wb["inspection_entities"], wb["封面"]):
+    entities = wb[LABELS_ZH["inspection_entities"]]
+    assert entities["J1"].value == "指标代码：inspection_entities"
+    for ws in (wb["指标"], wb["月度趋势"], entities, wb["封面"]):
         assert str(ws.page_setup.paperSize) == ws.PAPERSIZE_A4
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
         assert "&P" in ws.oddFooter.center.text
     assert wb["指标"].print_title_rows == "$1:$2"
-    sheet = wb["inspection_entities"]
+    sheet = entities
     rows = list(sheet.iter_rows(values_only=True))
     header = next(i for i, r in enumerate(rows) if r[:4] == ("单位", "报告期", "单元格", "栏目"))
     sources = [r for r in rows[header + 1:] if r[0]]
     assert len(sources) == 104
-    assert all(re.fullmatch(r"行政检查!D\d+", r[2]) and re.fullmatch(r"[0-9a-f]{64}", r[7]) for r in sources)
+    assert all(re.fullmatch(r"行政检查!D\d+", r[2]) and re.fullmatch(r"[0-9a-f]{12}", r[7])
+               and re.fullmatch(r"[0-9a-f]{64}", r[10]) and r[10].startswith(r[7]) for r in sources)
 
 
 def test_figures_xlsx_opens_in_libreoffice(sqlite_loaded, tmp_path: Path) -> None:
