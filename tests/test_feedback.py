@@ -170,7 +170,7 @@ def test_a_valid_resend_closes_the_problem_and_its_feedback(month):
         (settings.feedback / PERIOD / "区市场监督管理局").iterdir())
     assert all("区市场监督管理局" not in str(p) for p in written)
     text = month_problems_text(make_engine(settings.warehouse_url), PERIOD)
-    assert "市场监管局 12月.xlsx" not in text.split("unit(s) sent more")[0]
+    assert "市场监管局 12月.xlsx" not in text.split("个单位报送了多份有效工作簿")[0]
 
 
 @pytest.mark.integration
