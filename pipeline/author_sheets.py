@@ -90,8 +90,9 @@ def text_width(value: object) -> int:
 
 
 def fit_columns(ws: Worksheet, *, first_row: int = 1, minimum: int = 6, maximum: int = 40,
-                sample: int = 3000, skip_rows: tuple[int, ...] = ()) -> None:
-    """Column widths that fit the content (the first ``sample`` rows), between ``minimum`` and ``maximum``."""
+                sample: int = 3000, skip_rows: tuple[int, ...] = (), wider: dict[int, int] | None = None) -> None:
+    """Column widths that fit the content (the first ``sample`` rows), between ``minimum`` and ``maximum``
+    (``wider``: column number → a larger maximum, for text that must not wrap, such as file names)."""
     from openpyxl.utils import get_column_letter
 
     widths: dict[int, int] = {}
@@ -105,7 +106,7 @@ def fit_columns(ws: Worksheet, *, first_row: int = 1, minimum: int = 6, maximum:
     for c, width in widths.items():
         dim = ws.column_dimensions[get_column_letter(c)]
         if not dim.hidden:
-            dim.width = max(minimum, min(maximum, width + 2))
+            dim.width = max(minimum, min((wider or {}).get(c, maximum), width + 2))
 
 
 def print_ready(ws: Worksheet, *, title_rows: str | None = None, landscape: bool = False, title: str = "") -> None:
@@ -238,6 +239,8 @@ def write_figure_table(ws: Worksheet, year: int, figures: list[dict], columns: t
 #: The provenance table shows this much of each SHA-256; the whole hash is in the hidden last column.
 SHA_SHOWN = 12
 FULL_SHA_HEADER = "SHA-256（完整）"
+#: Width of a 说明 column on a figure sheet: longer notes wrap.
+NOTE_WIDTH = 30
 
 
 def provenance_headers() -> tuple[str, ...]:
@@ -253,7 +256,7 @@ def write_provenance(ws: Worksheet, cells: list[SourceCell], start_row: int, neu
     The SHA-256 column shows the first ``SHA_SHOWN`` characters so the table prints at a readable
     scale; the full hash is in a last column, hidden on screen and on paper.
     """
-    from openpyxl.styles import Font, PatternFill
+    from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
     from pipeline.provenance import HEADERS, cell_rows
@@ -268,10 +271,21 @@ def write_provenance(ws: Worksheet, cells: list[SourceCell], start_row: int, neu
     # A city's year has hundreds of thousands of these cells: appended as plain rows (ws.cell per value
     # cost a third of the workbook's time). An empty text is left out: openpyxl writes an empty inline
     # string as a cell without a value, which reads back as an empty cell all the same.
+    note = HEADERS.index("说明")
+    long_notes: list[tuple[int, int]] = []
     for row in cell_rows(cells):
         shown = (*row[:sha], row[sha][:SHA_SHOWN], *row[sha + 1:], row[sha])
         ws.append([None if value == "" else neutralise(value) for value in shown])
-    ws.column_dimensions[get_column_letter(len(headers))].hidden = True
+        if text_width(row[note]) > NOTE_WIDTH:
+            long_notes.append((ws.max_row, math.ceil(text_width(row[note]) / (NOTE_WIDTH - 1))))
+    # A long note wraps within its column (rows keep the default height unless told).
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for r, lines in long_notes:
+        ws.cell(r, note + 1).alignment = wrap
+        ws.row_dimensions[r].height = 15 * lines
+    # The submission id (period, hash, form: all shown beside it) and the full hash: kept, not printed.
+    for hidden in (HEADERS.index("报送编号") + 1, len(headers)):
+        ws.column_dimensions[get_column_letter(hidden)].hidden = True
 
 
 def write_trends(wb: Workbook, year: int, figures: list[dict], trends: dict[str, dict[str, float]],

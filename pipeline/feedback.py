@@ -163,13 +163,19 @@ def notice_facts(engine, period: str, unit_code: str | None, files: list[OpenFil
         mine = [s for s in subs if s.file_id == f.file_id]
         refused[f.file_id] = [s.form_code for s in mine if s.status == "quarantined"] or (
             [] if mine else list(owed))
-        accepted[f.file_id] = [s.form_code for s in mine if s.status != "quarantined"]
+        accepted[f.file_id] = sorted((s.form_code for s in mine if s.status != "quarantined"), key=_form_order)
     in_force = {
         s.form_code: InForce(s.form_code, s.file_name, s.received_at_utc, bool(s.is_nil))
         for s in subs if s.status == "loaded" and s.file_id not in ids
     }
     return NoticeFacts(refused, accepted, in_force, received, month_deadline, resend_by, now.date(),
                        settings.contact_name, settings.contact_phone)
+
+
+def _form_order(code: str) -> int:
+    from pipeline.forms import FORMS
+
+    return list(FORMS).index(code) if code in FORMS else len(FORMS)
 
 
 def _cn_date(day: dt.date) -> str:

@@ -32,8 +32,8 @@ XLSX_FIGURE_COLUMNS = tuple(
     (key, "数据截至（北京时间）") if key == "as_of_utc" else (key, zh) for key, zh in FIGURE_COLUMNS)
 
 
-#: Column of a figure sheet's code cell: the provenance table's last printed column.
-CODE_COLUMN = 10
+#: Column of a figure sheet's code cell: the provenance table's last printed column (文件).
+CODE_COLUMN = 9
 
 
 def _xlsx_value(f: dict, key: str) -> object:
@@ -153,11 +153,18 @@ def _write_xlsx(
                           neutralise(c["note_zh"] or "")])
         sheet.append(["合计", "", _number(f["value"]), ""])
         total_row = 3 + len(rows)
+        for r in range(3, total_row):
+            note = sheet.cell(r, 4)
+            if author_sheets.text_width(note.value) > author_sheets.NOTE_WIDTH:
+                note.alignment = Alignment(wrap_text=True, vertical="top")
+                sheet.row_dimensions[r].height = 15 * -(-author_sheets.text_width(note.value)
+                                                        // (author_sheets.NOTE_WIDTH - 1))
         sheet.cell(total_row, 1).font = bold
         if provenance is not None and f["code"] in provenance:
             author_sheets.write_provenance(sheet, provenance[f["code"]], total_row + 2, neutralise)
         # Row 1 (title and code) on every page: the two tables below have different headers.
-        author_sheets.fit_columns(sheet, first_row=2, skip_rows=(total_row + 2,))
+        author_sheets.fit_columns(sheet, first_row=2, maximum=author_sheets.NOTE_WIDTH, skip_rows=(total_row + 2,),
+                                  wider={CODE_COLUMN: 44})
         author_sheets.print_ready(sheet, title_rows="1:1", landscape=True, title=f"{year}年 {f['label_zh']}")
     if trends:
         author_sheets.write_trends(wb, year, figures, trends, index=1)
@@ -178,7 +185,7 @@ def _write_xlsx(
         *((("与已发布版本比较", "已发布版本之后变化的指标及原因"),) if comparison is not None else ()),
         *(((author_sheets.TREND_SHEET, "流量指标逐月数值和趋势图"),) if trends else ()),
         ("各指标工作表", "以指标名称命名（第1行注明指标代码）：各单位贡献、全区调整，以及来源单元格"
-                   "（文件SHA-256前12位、工作表、单元格；完整SHA-256在隐藏的最后一列）"),
+                   "（文件SHA-256前12位、工作表、单元格；报送编号和完整SHA-256在隐藏的最后两列）"),
     ])
     author_sheets.use_cjk_font(wb)
     wb.save(path)

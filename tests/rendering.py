@@ -22,6 +22,8 @@ class Rendered:
     pages: list[str]
     #: page number (1-based) → median word height in points.
     word_heights: dict[int, float]
+    #: The whole text in reading order (pdftotext without -layout): a table cell's lines stay together.
+    raw: str = ""
 
     @property
     def text(self) -> str:
@@ -29,7 +31,7 @@ class Rendered:
 
     def squeezed(self) -> str:
         """All text without white space: a cell's text wrapped over lines is found whole."""
-        return re.sub(r"\s+", "", self.text)
+        return re.sub(r"\s+", "", self.raw)
 
 
 def tools() -> tuple[str, str, str]:
@@ -62,4 +64,5 @@ def render(source: Path, out_dir: Path) -> Rendered:
     for n, page in enumerate(bbox.split("<page ")[1:], start=1):
         hs = sorted(float(b) - float(a) for a, b in re.findall(r'yMin="([\d.]+)"[^>]*yMax="([\d.]+)"', page))
         heights[n] = hs[len(hs) // 2] if hs else 0.0
-    return Rendered(pdf, pages, heights)
+    raw = subprocess.run([pdftotext, str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    return Rendered(pdf, pages, heights, raw)

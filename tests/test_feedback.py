@@ -230,3 +230,28 @@ def test_notice_dates_are_beijing_time_and_the_resend_deadline_follows_the_month
 def test_safe_component(name, expected):
     assert safe_component(name) == expected
     assert "/" not in safe_component(name) and not safe_component(name).startswith(".")
+
+
+@pytest.mark.integration
+def test_notice_and_annotated_copy_print_whole(month, tmp_path):
+    """Rendered through LibreOffice: the notice is one A4 page with every message whole; the 退回说明
+    sheet prints on one page wide with its 问题 column (it printed 问题 on a second page)."""
+    from rendering import render
+
+    from pipeline.feedback import clerk_message
+    from pipeline.problems_report import open_problems
+
+    settings, _, written, _ = month
+    [scjg] = [f for f in open_problems(make_engine(settings.warehouse_url), PERIOD) if f.unit_code == "SCJG"]
+    messages = ["".join(clerk_message(p).split()) for p in scjg.problems]
+    notice = render(settings.feedback / PERIOD / "区市场监督管理局" / "退回通知.docx", tmp_path / "notice")
+    assert len(notice.pages) == 1
+    assert all(m in notice.squeezed() for m in messages)
+    # The 问题 column is wide enough for a short message on one line (it wrapped mid-phrase).
+    assert any("只能填写“是”或“否”" in line for line in notice.pages[0].splitlines())
+    assert "2020年12月报表退回通知" in notice.squeezed() and "请于" in notice.text
+    [copy] = [p for p in written if p.suffix == ".xlsx"]
+    annotated = render(copy, tmp_path / "annotated")
+    first = annotated.pages[0]
+    assert all(header in first for header in ("工作表", "单元格", "列名", "填写内容", "问题"))
+    assert all(m in "".join(first.split()) for m in messages)

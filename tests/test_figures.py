@@ -493,7 +493,7 @@ def test_figures_xlsx_for_report_authors(sqlite_loaded) -> None:
     flows = [code for code, d in FIGURE_DEFS.items() if d.measure == "flow"]
     assert len(wb["月度趋势"]._charts) == len(flows)
     entities = wb[LABELS_ZH["inspection_entities"]]
-    assert entities["J1"].value == "指标代码：inspection_entities"
+    assert entities["I1"].value == "指标代码：inspection_entities"
     for ws in (wb["指标"], wb["月度趋势"], entities, wb["封面"]):
         assert str(ws.page_setup.paperSize) == ws.PAPERSIZE_A4
         assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth == 1
@@ -522,13 +522,13 @@ def test_figures_xlsx_prints_readably_in_libreoffice(sqlite_loaded, tmp_path: Pa
     settings, engine = sqlite_loaded
     out = render(settings.out / "2020" / "figures.xlsx", tmp_path)
     figures = stored_figures(engine, 2020)
-    # Cover, 指标, 报送情况, 月度趋势 and a sheet per figure (50 pages in LibreOffice 7.4; 49 before,
+    # Cover, 指标, 报送情况, 月度趋势 and a sheet per figure (57 pages in LibreOffice 7.4; 49 before,
     # when the 64-character SHA-256 column shrank every figure sheet to half size).
     assert 2 + len(FIGURE_DEFS) <= len(out.pages) <= 60
     figure_pages = [n for n, page in enumerate(out.pages, start=1) if "指标代码：" in page]
     assert len(figure_pages) >= len(FIGURE_DEFS)
-    # Readable: the median word on a figure sheet's page is at least 7 pt high (it was 4.8 pt).
-    assert min(out.word_heights[n] for n in figure_pages) >= 7, out.word_heights
+    # Readable: the median word on a figure sheet's page is at least 6.5 pt high (it was 4.8 pt).
+    assert min(out.word_heights[n] for n in figure_pages) >= 6.5, out.word_heights
     # The contributions header is printed once per figure sheet, not above the source cells on later pages.
     assert sum(page.count("贡献数值") for page in out.pages) == len(FIGURE_DEFS)
     text = out.squeezed()
@@ -540,7 +540,10 @@ def test_figures_xlsx_prints_readably_in_libreoffice(sqlite_loaded, tmp_path: Pa
     for f in figures:
         assert f"{f['label_zh']}：{f['display_zh']}（按单位）" in text
         assert f"指标代码：{f['code']}" in text
-    assert "SHA-256（前12位）" in text and "报送编号" in text and "SHA-256（完整）" not in text
+    assert "SHA-256（前12位）" in text and "SHA-256（完整）" not in text and "报送编号" not in text
+    for f in figures:  # file names printed whole
+        for name in {c.file_name for c in all_provenance(engine, 2020)[f["code"]]}:
+            assert "".join(name.split()) in text, name
     assert "时间均为北京时间。" in text and "（其中“本月无”" in text and "按时报送，本月无数据" not in text
     assert "数据截至（北京时间）" in text and "UTC" not in text
 

@@ -36,7 +36,7 @@ def test_figure_sheet_lists_every_source_cell(tmp_path) -> None:
     # The sheet is named by the figure's label; its code is kept in a cell of row 1.
     ws = wb["检查对象户数"]
     rows = list(ws.iter_rows(values_only=True))
-    assert rows[0][0] == "检查对象户数：7户（按单位）" and rows[0][9] == "指标代码：c1"
+    assert rows[0][0] == "检查对象户数：7户（按单位）" and rows[0][8] == "指标代码：c1"
     assert rows[1][:4] == ("单位代码", "单位名称", "贡献数值", "说明")
     assert [r[:4] for r in rows[2:5]] == [("SCJG", "区市场监督管理局", 4, None), ("*", "全区汇总调整", 3, "'+调整"),
                                          ("合计", None, 7, None)]
@@ -47,7 +47,9 @@ def test_figure_sheet_lists_every_source_cell(tmp_path) -> None:
     expected = [tuple(None if v == "" else neutralise(v) for v in (*row[:7], row[7][:12], *row[8:], row[7]))
                 for row in cell_rows(cells)]
     assert rows[8:] == expected
-    assert ws.column_dimensions["K"].hidden and not ws.column_dimensions["H"].hidden
+    # The submission id and the full hash are kept in hidden columns; the file name is printed.
+    assert ws.column_dimensions["J"].hidden and ws.column_dimensions["K"].hidden
+    assert not ws.column_dimensions["H"].hidden and not ws.column_dimensions["I"].hidden
     assert rows[8][8] == "'=file1.xlsx" and rows[9][4] is None and rows[9][6] == "'-联合抽查"
     assert rows[10][5] == "3/4"
     assert not ws.cell(9, 1).has_style
