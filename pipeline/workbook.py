@@ -233,7 +233,7 @@ def write_form_sheet(
 
 
 #: 填报说明 column widths (栏目, 类型, 填写要求): 88 characters, one A4 portrait page wide.
-GUIDE_WIDTHS = (18, 8, 62)
+GUIDE_WIDTHS = (24, 8, 56)
 UNIT_LIST_NAME = "UNIT_NAMES"
 PERIOD_FORMAT = 'yyyy"年"m"月"'
 
@@ -324,12 +324,14 @@ def _write_guide(ws: Worksheet, forms: Iterable[Form], unit_name: str | None = N
         row += 1
         first = row
         for name, sheets in unit_list:
-            ws.cell(row, 1, name).border = _BORDER
-            cell = ws.cell(row, 2, sheets)
+            # The name across 栏目 and 类型 (the longest, 15 characters, on one line), the sheets beside it.
+            cell = ws.cell(row, 1, name)
             cell.alignment = _WRAP
-            ws.merge_cells(start_row=row, start_column=2, end_row=row, end_column=3)
-            ws.row_dimensions[row].height = 16 * max(_lines(sheets, sum(GUIDE_WIDTHS[1:])),
-                                                     _lines(name, GUIDE_WIDTHS[0]))
+            ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=2)
+            cell = ws.cell(row, 3, sheets)
+            cell.alignment = _WRAP
+            ws.row_dimensions[row].height = 16 * max(_lines(sheets, GUIDE_WIDTHS[2]),
+                                                     _lines(name, sum(GUIDE_WIDTHS[:2])))
             row += 1
         ref = f"'{GUIDE_SHEET}'!$A${first}:$A${row - 1}"
         ws.parent.defined_names[UNIT_LIST_NAME] = DefinedName(UNIT_LIST_NAME, attr_text=ref)

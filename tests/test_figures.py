@@ -540,11 +540,14 @@ def test_figures_xlsx_prints_readably_in_libreoffice(sqlite_loaded, tmp_path: Pa
     for f in figures:
         assert f"{f['label_zh']}：{f['display_zh']}（按单位）" in text
         assert f"指标代码：{f['code']}" in text
-    assert "SHA-256（前12位）" in text and "SHA-256（完整）" not in text and "报送编号" not in text
+    assert "SHA-256（前12位）" in text and "SHA-256（完整）" not in text
+    # The hidden columns (submission id, full hash) are not printed.
+    assert not any("报送编号" in out.pages[n - 1] for n in figure_pages)
     for f in figures:  # file names printed whole
         for name in {c.file_name for c in all_provenance(engine, 2020)[f["code"]]}:
             assert "".join(name.split()) in text, name
-    assert "时间均为北京时间。" in text and "（其中“本月无”" in text and "按时报送，本月无数据" not in text
+    assert "时间均为北京时间。" in text and "（其中“本月无”" in text
+    assert "按时报送，本月无数据" not in "".join(out.pages[0].split())  # the cover (the legend may say it)
     assert "数据截至（北京时间）" in text and "UTC" not in text
 
 
