@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -187,5 +188,12 @@ def _write_xlsx(
         ("各指标工作表", "以指标名称命名（第1行注明指标代码）：各单位贡献、全区调整，以及来源单元格"
                    "（文件SHA-256前12位、工作表、单元格；报送编号和完整SHA-256在隐藏的最后两列）"),
     ])
+    # The footer's &D would print the reader's date in the spreadsheet's locale (12/04/2026): the
+    # workbook's own time, in Beijing time, instead.
+    from pipeline.report import local_time
+
+    made = local_time(dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0))
+    for sheet in wb.worksheets:
+        sheet.oddFooter.right.text = f"生成于 {made}"
     author_sheets.use_cjk_font(wb)
     wb.save(path)

@@ -71,8 +71,12 @@ def test_figures_xlsx_speaks_beijing_time_and_the_cover_counts_plainly(tmp_path)
            "year": 2020, "as_of_utc": dt.datetime(2021, 1, 7, 20, 30), "contributing_submissions": 2,
            "section": "三", "approx": False}
     folder = write_outputs(2020, [fig], [], tmp_path)
-    ws = load_workbook(folder / "figures.xlsx")["指标"]
+    wb = load_workbook(folder / "figures.xlsx")
+    ws = wb["指标"]
     assert "数据截至（北京时间）" in [c.value for c in ws[2]]
+    # Footers carry the workbook's time in Beijing time, not the printer's locale date (&D).
+    assert all(s.oddFooter.right.text.startswith("生成于 ") and s.oddFooter.right.text.endswith("（北京时间）")
+               for s in wb.worksheets)
     assert "2021-01-08 04:30" in [c.value for row in ws.iter_rows() for c in row]
 
     from types import SimpleNamespace
