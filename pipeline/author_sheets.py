@@ -9,6 +9,9 @@ and print-ready page setup (A4, fit to width, repeated title rows, header and fo
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
+import unicodedata
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -23,6 +26,11 @@ if TYPE_CHECKING:
     from pipeline.provenance import SourceCell
     from pipeline.publish import Comparison
 
+#: Named on every font: Excel's Chinese default (Office 2016 and later). The GB2312 charset and the sans
+#: family let Excel, WPS and LibreOffice fall back to a CJK sans they have (宋体, Noto Sans CJK SC)
+#: instead of a Latin font without Chinese glyphs.
+CJK_FONT = "等线"
+CJK_CHARSET = 134
 COVER_SHEET = "封面"
 TREND_SHEET = "月度趋势"
 HEAD_FILL = "DDEBF7"
@@ -44,6 +52,61 @@ def grouped(figures: list[dict]) -> list[tuple[str, list[dict]]]:
     out = [(titles.get(n, n), [by_code[c] for c in codes]) for n, codes in sections.items()]
     rest = [by_code[c] for c in order if c not in figure_specs()]
     return out + ([("其他", rest)] if rest else [])
+
+
+def use_cjk_font(wb: Workbook) -> None:
+    """Name ``CJK_FONT`` (with its charset and family) on every font of ``wb``, just before saving.
+
+    Fonts are replaced in place, index for index, so every cell keeps its own size, weight and colour.
+    """
+    from copy import copy
+
+    def named(font):
+        font = copy(font)
+        font.name, font.charset, font.family, font.scheme = CJK_FONT, CJK_CHARSET, 2, None
+        return font
+
+    for index, font in enumerate(list(wb._fonts)):
+        list.__setitem__(wb._fonts, index, named(font))
+    for style in wb._named_styles:
+        style.font = named(style.font)
+
+
+def sheet_title(text: str, used: set[str]) -> str:
+    """A worksheet name from a Chinese label: no ``[]:*?/\\``, at most 31 characters, unique in ``used``."""
+    base = re.sub(r"[\[\]:*?/\\]", "", text).strip("' ") or "指标"
+    name, n = base[:31], 2
+    while name in used:
+        suffix = f"（{n}）"
+        name, n = base[:31 - len(suffix)] + suffix, n + 1
+    used.add(name)
+    return name
+
+
+def text_width(value: object) -> int:
+    """Width of a value in Excel character units, CJK characters counting double."""
+    text = "" if value is None else str(value)
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def fit_columns(ws: Worksheet, *, first_row: int = 1, minimum: int = 6, maximum: int = 40,
+                sample: int = 3000, skip_rows: tuple[int, ...] = (), wider: dict[int, int] | None = None) -> None:
+    """Column widths that fit the content (the first ``sample`` rows), between ``minimum`` and ``maximum``
+    (``wider``: column number → a larger maximum, for text that must not wrap, such as file names)."""
+    from openpyxl.utils import get_column_letter
+
+    widths: dict[int, int] = {}
+    for r, row in enumerate(ws.iter_rows(min_row=first_row, max_row=first_row + sample, values_only=True),
+                            start=first_row):
+        if r in skip_rows:
+            continue
+        for c, value in enumerate(row, start=1):
+            if value is not None:
+                widths[c] = max(widths.get(c, 0), text_width(value))
+    for c, width in widths.items():
+        dim = ws.column_dimensions[get_column_letter(c)]
+        if not dim.hidden:
+            dim.width = max(minimum, min((wider or {}).get(c, maximum), width + 2))
 
 
 def print_ready(ws: Worksheet, *, title_rows: str | None = None, landscape: bool = False, title: str = "") -> None:
@@ -98,19 +161,27 @@ def write_cover(
     ]
     for offset, (label, value) in enumerate(rows, start=3):
         ws.cell(offset, 1, label).font = Font(bold=True)
+        ws.cell(offset, 1).alignment = Alignment(vertical="top")
         ws.cell(offset, 2, value).alignment = Alignment(wrap_text=True, vertical="top")
     row = len(rows) + 4
     ws.cell(row, 1, "工作表").font = Font(bold=True)
     ws.cell(row, 2, "内容").font = Font(bold=True)
     for name, what in sheet_notes or ():
         row += 1
-        ws.cell(row, 1, name)
+        ws.cell(row, 1, name).alignment = Alignment(vertical="top")
         ws.cell(row, 2, what).alignment = Alignment(wrap_text=True, vertical="top")
     row += 2
     ws.cell(row, 1, "说明").font = Font(bold=True)
+    ws.cell(row, 1).alignment = Alignment(vertical="top")
     ws.cell(row, 2, "数值按报送单位在用的报表精确汇总；“报告表述”按报告写法显示（约数写作“80余项”“90%以上”）。"
-                    "每项指标的工作表列出各单位贡献和来源单元格（文件SHA-256、工作表、单元格地址）。").alignment = (
+                    "每项指标的工作表列出各单位贡献和来源单元格（文件SHA-256、工作表、单元格地址）。"
+                    "时间均为北京时间。").alignment = (
         Alignment(wrap_text=True, vertical="top"))
+    # Wrapped rows get their height here: spreadsheets keep the default height of a row written by openpyxl.
+    for r in range(3, row + 1):
+        lines = math.ceil(text_width(ws.cell(r, 2).value) / 76) if ws.cell(r, 2).value else 1
+        if lines > 1:
+            ws.row_dimensions[r].height = 15 * lines + 3
     print_ready(ws, title=f"{year}年统计指标")
     return ws
 
@@ -123,9 +194,12 @@ def completeness_summary(completeness: YearCompleteness | None) -> str:
     from pipeline.completeness import STATUSES
 
     counts = Counter(r["status"] for r in completeness.rows)
-    parts = [f"{STATUS_LABELS[s].split('（')[0]} {counts[s]}" for s in STATUSES if counts.get(s)]
+    on_time = counts.get("on_time", 0) + counts.get("nil", 0)
+    parts = [f"按时报送 {on_time} 份" + (f"（其中“本月无” {counts['nil']} 份）" if counts.get("nil") else "")]
+    parts += [f"{STATUS_LABELS[s].split('（')[0]} {counts[s]} 份" for s in STATUSES
+              if s not in ("on_time", "nil") and counts.get(s)]
     return (f"已汇入{len(completeness.processed)}个月；应报{sum(counts.values())}份："
-            + "，".join(parts) + "（明细见“报送情况”）")
+            + "；".join(parts) + "（明细见“报送情况”）")
 
 
 def write_figure_table(ws: Worksheet, year: int, figures: list[dict], columns: tuple[tuple[str, str], ...],
@@ -162,24 +236,56 @@ def write_figure_table(ws: Worksheet, year: int, figures: list[dict], columns: t
     print_ready(ws, title_rows="1:2", landscape=True, title=f"{year}年统计指标")
 
 
+#: The provenance table shows this much of each SHA-256; the whole hash is in the hidden last column.
+SHA_SHOWN = 12
+FULL_SHA_HEADER = "SHA-256（完整）"
+#: Width of a 说明 column on a figure sheet: longer notes wrap.
+NOTE_WIDTH = 30
+
+
+def provenance_headers() -> tuple[str, ...]:
+    """``HEADERS`` as figures.xlsx prints them: the SHA-256 column shortened, the full hash appended."""
+    from pipeline.provenance import HEADERS
+
+    return (*(f"SHA-256（前{SHA_SHOWN}位）" if h == "SHA-256" else h for h in HEADERS), FULL_SHA_HEADER)
+
+
 def write_provenance(ws: Worksheet, cells: list[SourceCell], start_row: int, neutralise) -> None:
-    """Below a figure's contributions: every source cell with its file, SHA-256 and address."""
-    from openpyxl.styles import Font, PatternFill
+    """Below a figure's contributions: every source cell with its file, SHA-256 and address.
+
+    The SHA-256 column shows the first ``SHA_SHOWN`` characters so the table prints at a readable
+    scale; the full hash is in a last column, hidden on screen and on paper.
+    """
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
 
     from pipeline.provenance import HEADERS, cell_rows
 
+    sha = HEADERS.index("SHA-256")
+    headers = provenance_headers()
     bold, fill = Font(bold=True), PatternFill("solid", fgColor=HEAD_FILL)
     ws.cell(start_row, 1, f"来源单元格（{len(cells)}个）").font = bold
-    for i, label in enumerate(HEADERS, start=1):
+    for i, label in enumerate(headers, start=1):
         cell = ws.cell(start_row + 1, i, label)
         cell.font, cell.fill = bold, fill
     # A city's year has hundreds of thousands of these cells: appended as plain rows (ws.cell per value
     # cost a third of the workbook's time). An empty text is left out: openpyxl writes an empty inline
     # string as a cell without a value, which reads back as an empty cell all the same.
+    note = HEADERS.index("说明")
+    long_notes: list[tuple[int, int]] = []
     for row in cell_rows(cells):
-        ws.append([None if value == "" else neutralise(value) for value in row])
-    for col, width in zip("EFGHIJ", (12, 10, 44, 66, 34, 40), strict=True):
-        ws.column_dimensions[col].width = max(ws.column_dimensions[col].width or 0, width)
+        shown = (*row[:sha], row[sha][:SHA_SHOWN], *row[sha + 1:], row[sha])
+        ws.append([None if value == "" else neutralise(value) for value in shown])
+        if text_width(row[note]) > NOTE_WIDTH:
+            long_notes.append((ws.max_row, math.ceil(text_width(row[note]) / (NOTE_WIDTH - 1))))
+    # A long note wraps within its column (rows keep the default height unless told).
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for r, lines in long_notes:
+        ws.cell(r, note + 1).alignment = wrap
+        ws.row_dimensions[r].height = 15 * lines
+    # The submission id (period, hash, form: all shown beside it) and the full hash: kept, not printed.
+    for hidden in (HEADERS.index("报送编号") + 1, len(headers)):
+        ws.column_dimensions[get_column_letter(hidden)].hidden = True
 
 
 def write_trends(wb: Workbook, year: int, figures: list[dict], trends: dict[str, dict[str, float]],
@@ -222,6 +328,15 @@ def write_trends(wb: Workbook, year: int, figures: list[dict], trends: dict[str,
         chart.legend = None
         chart.height, chart.width = 6.5, 12.5
         chart.y_axis.majorGridlines = None
+        chart.y_axis.delete = False
+        chart.x_axis.delete = False
+        top = max(trends[code].values(), default=0.0)
+        if labels[code]["unit_zh"] != "%":
+            # Counts: whole-number ticks from 0 (never 0.2 … 1.2 次).
+            chart.y_axis.scaling.min = 0
+            chart.y_axis.majorUnit = max(1, math.ceil(top / 5))
+            chart.y_axis.number_format = "0"
+            chart.y_axis.scaling.max = max(1, math.ceil(top / chart.y_axis.majorUnit)) * chart.y_axis.majorUnit
         chart.add_data(Reference(ws, min_col=3, max_col=2 + len(months), min_row=row, max_row=row), from_rows=True)
         chart.set_categories(Reference(ws, min_col=3, max_col=2 + len(months), min_row=2, max_row=2))
         column = "A" if i % 2 == 0 else "H"

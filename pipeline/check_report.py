@@ -16,6 +16,7 @@ Each Arabic number in the draft is one of:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import unicodedata
@@ -54,6 +55,10 @@ class Finding:
     #: The figure as the data give it (display), for confirmed and differs.
     data: str | None = None
     reason: str = ""
+    #: not_backed: uncited figures whose value this number agrees with (a likely rewording of them).
+    rewording_of: tuple[str, ...] = ()
+    #: The cue that would make the check find the figure here: ``before = "…$"``.
+    cue_hint: str = ""
 
     def describe_zh(self) -> str:
         where = f"第{self.line}行“…{self.context}…”"
@@ -61,6 +66,11 @@ class Finding:
             return f"一致：{self.written}（{LABELS_ZH[self.code]}，数据为{self.data}） {where}"
         if self.status == "differs":
             return f"不一致：报告写“{self.written}”，数据为“{self.data}”（{LABELS_ZH[self.code]}） {where}"
+        if self.status == "not_backed" and self.rewording_of:
+            which = "或".join(f"“{LABELS_ZH[c]}”（{c}）" for c in self.rewording_of)
+            return (f"无数据支撑：“{self.written}”{self.reason} {where}\n"
+                    f"    可能是报告未引用的指标{which}的另一种写法（数据为{self.data}）：核实后在"
+                    f" pipeline/data/report-text.toml 的 [cue] 中为该指标加上 {self.cue_hint}")
         if self.status == "not_backed":
             return f"无数据支撑：“{self.written}”{self.reason} {where}"
         return f"非统计数字（{self.reason}）：{self.written} {where}"
@@ -136,6 +146,8 @@ def check_text(text: str, figures: dict[str, dict], year: int) -> CheckResult:
     _, cues = report_text()
     findings: list[Finding] = []
     cited: set[str] = set()
+    #: index in findings → (approximate, text before the number) of numbers no cue claims.
+    unclaimed: dict[int, tuple[bool, str]] = {}
     for match in _NUMBER.finditer(text):
         start, end = match.span()
         sentence_start = max(text.rfind(ch, 0, start) for ch in _SENTENCE_END) + 1
@@ -173,12 +185,28 @@ def check_text(text: str, figures: dict[str, dict], year: int) -> CheckResult:
         if _THRESHOLD_AFTER.match(after) or _THRESHOLD_BEFORE.search(before):
             findings.append(Finding("ignored", written, number, line, context, reason="条件或门槛"))
         elif _MEASURE.match(after):
+            unclaimed[len(findings)] = (approximate, before)
             findings.append(Finding("not_backed", written, number, line, context,
                                     reason="：像统计数字，但不在任何指标的表述位置"))
         else:
             findings.append(Finding("ignored", written, number, line, context, reason="没有计量单位的数字"))
     not_cited = [c for c in specs if c in figures and c not in cited]
+    for index, (approximate, before) in unclaimed.items():
+        f = findings[index]
+        suffix = f.written[len(_NUMBER.match(f.written).group(0)):]
+        matches = tuple(c for c in not_cited if specs[c].unit in suffix
+                        and agrees(f.number, approximate, float(figures[c]["value"]), specs[c].unit))
+        if matches:
+            findings[index] = dataclasses.replace(
+                f, rewording_of=matches, data="、".join(figures[c]["display_zh"] for c in matches),
+                cue_hint=cue_hint(before))
     return CheckResult(year=year, findings=findings, not_cited=not_cited)
+
+
+def cue_hint(before: str, length: int = 6) -> str:
+    """A ``before`` cue for the words right before a number: its last few characters, anchored at the end."""
+    words = re.split(r"[,，、;；:：()（）\s]", before.strip())[-1] or before.strip()
+    return f'before = "{re.escape(words[-length:])}$"'
 
 
 def check_report(engine: Engine, path: Path, year: int) -> CheckResult:
@@ -200,8 +228,10 @@ def format_result(result: CheckResult, *, show_ignored: bool = True) -> str:
             lines += ["", f"【{STATUS_ZH[status]}】"]
             lines += [f"  {f.describe_zh()}" for f in items]
     if result.not_cited:
+        reworded = {c: f for f in result.by_status("not_backed") for c in f.rewording_of}
         lines += ["", "【报告未引用的指标】"]
-        lines += [f"  {LABELS_ZH[c]}（{c}）" for c in result.not_cited]
+        lines += [f"  {LABELS_ZH[c]}（{c}）" + (f"：可能即第{reworded[c].line}行的“{reworded[c].written}”（见上）"
+                                                if c in reworded else "") for c in result.not_cited]
     if show_ignored and result.by_status("ignored"):
         lines += ["", "【未作为统计数字核对】"]
         lines += [f"  {f.describe_zh()}" for f in result.by_status("ignored")]

@@ -20,7 +20,12 @@ def _settings(args: argparse.Namespace):
 def cmd_template(args: argparse.Namespace) -> int:
     from pipeline.workbook import write_template
 
-    print(write_template(Path(args.out)))
+    try:
+        path = write_template(Path(args.out), args.unit)
+    except LookupError:
+        print(f"单位名册中没有“{args.unit}”：请用单位全称、简称或代码（见 pipeline/data/units.csv）", file=sys.stderr)
+        return 2
+    print(f"已写出模板：{path}")
     return 0
 
 
@@ -28,7 +33,7 @@ def _years(args: argparse.Namespace) -> list[int]:
     """``--years 2018-2020`` (or ``2018,2020``), else ``--year``."""
     if not getattr(args, "years", None):
         if args.year is None:
-            raise SystemExit("give --year YYYY or --years YYYY-YYYY")
+            raise SystemExit("请给出 --year 年份 或 --years 起止年份（如 --years 2018-2020）")
         return [args.year]
     text = args.years.replace(" ", "")
     if "-" in text:
@@ -44,14 +49,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     for past in earlier:
         # Earlier years: only the returns later figures look back on (the three-year appearance rate).
         paths = write_sample_year(past, Path(args.inbox), forms=LOOKBACK_FORMS)
-        print(f"wrote {len(paths)} workbooks for {past} ({', '.join(LOOKBACK_FORMS)}) under {args.inbox}")
+        print(f"已写出{past}年样例工作簿{len(paths)}个（{'、'.join(LOOKBACK_FORMS)}），在 {args.inbox}")
     paths = write_sample_year(year, Path(args.inbox))
-    print(f"wrote {len(paths)} workbooks under {args.inbox}")
+    print(f"已写出{year}年样例工作簿{len(paths)}个，在 {args.inbox}")
     if args.messy:
         from pipeline.messy import write_messy_month
 
         extra = write_messy_month(year, Path(args.inbox), month=args.messy_month)
-        print(f"wrote {len(extra)} messy workbooks (one of them broken) for {year}-{args.messy_month:02d}")
+        print(f"已写出{year}年{args.messy_month}月不规范工作簿{len(extra)}个（其中一个无法通过审核）")
     return 0
 
 
@@ -70,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             log_file = None if args.verbose else s.data / "logs" / f"run-{year}.log"
             if log_file:
-                print(f"Airflow's log: {log_file}")
+                print(f"Airflow 日志：{log_file}")
             run_year_airflow(year, s, log_file=log_file)
     print(figures_table(stored_figures(make_engine(s.warehouse_url), years[-1])))
     return 0
@@ -84,17 +89,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     s = _settings(args)
     report = run_month(args.period, s)
     print("\n".join(report.lines()))
-    print(f"data docs: {build_data_docs(s.data_docs)}")
+    print(f"校验报告（Data Docs）：{build_data_docs(s.data_docs)}")
     for path in write_month_feedback(args.period, s):
-        print(f"feedback: {path}")
+        print(f"退回材料：{path}")
     return 0
 
 
 def cmd_consolidate(args: argparse.Namespace) -> int:
     from pipeline.annual import consolidate_year
 
-    print(consolidate_year(args.year, _settings(args)))
+    print(consolidation_summary(consolidate_year(args.year, _settings(args))))
     return 0
+
+
+def consolidation_summary(result: dict) -> str:
+    """What ``consolidate`` prints: the year's outcome in Chinese, one fact a line."""
+    from pipeline.figures import LABELS_ZH
+
+    year = result["year"]
+    if result.get("unchanged"):
+        return f"{year}年：报表与上次汇总时相同，指标和输出文件不变（{result['out']}）"
+    lines = [f"{year}年汇总完成：{result['figures']}项指标", f"输出文件：{result['out']}（figures.csv、figures.xlsx）"]
+    version = result.get("published_version")
+    if version is None:
+        lines.append(f"尚未发布任何版本（python -m pipeline publish --year {year} 发布）")
+    elif result.get("changed_since_publication"):
+        changed = "、".join(LABELS_ZH.get(c, c) for c in result["changed_since_publication"])
+        lines.append(f"与已发布第{version}版相比有变化的指标：{changed}（python -m pipeline changes --year {year}）")
+    else:
+        lines.append(f"与已发布第{version}版相比，指标没有变化")
+    return "\n".join(lines)
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
@@ -115,11 +139,36 @@ def cmd_figures(args: argparse.Namespace) -> int:
     else:
         figures = stored_figures(engine, args.year)
     if not figures:
-        print(f"no figures stored for {args.year}; run the annual consolidation first", file=sys.stderr)
+        print(NO_FIGURES.format(year=args.year), file=sys.stderr)
         return 1
+    if args.figure:
+        code = _figure_code(args.figure)
+        if code is None:
+            return 2
+        figures = [f for f in figures if f["code"] == code]
     render = {"table": figures_table, "csv": figures_csv, "json": figures_json}[args.format]
     print(render(figures))
     return 0
+
+
+NO_FIGURES = "{year}年尚无汇总指标：请先运行年度汇总（python -m pipeline consolidate --year {year}）"
+
+
+def _figure_code(text: str) -> str | None:
+    """The code a figure's code, Chinese label or unique part of a label names; None (and why, on stderr)."""
+    from pipeline.figures import LABELS_ZH, find_figure
+
+    try:
+        return find_figure(text)
+    except LookupError as exc:
+        found = exc.args[0] if exc.args else []
+        if found:
+            print(f"“{text}”对应多项指标，请写得更具体：" + "；".join(f"{LABELS_ZH[c]}（{c}）" for c in found),
+                  file=sys.stderr)
+        else:
+            print(f"没有指标“{text}”：请用指标名称、名称中的一段或指标代码"
+                  "（python -m pipeline figures --year 年份 列出全部）", file=sys.stderr)
+        return None
 
 
 def cmd_problems(args: argparse.Namespace) -> int:
@@ -145,6 +194,7 @@ def cmd_completeness(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from pipeline.publish import PublishError, publish
+    from pipeline.report import local_time
     from pipeline.warehouse import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)
@@ -156,7 +206,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         return 1
     same = f"；与第{pub.same_as_version}版完全相同" if pub.same_as_version else ""
     print(f"已发布{pub.year}年指标第{pub.version}版：{pub.figures}项指标，依据{pub.submissions}份现行报表；"
-          f"发布人 {pub.published_by}，{pub.published_at_utc:%Y-%m-%d %H:%M} UTC{same}")
+          f"发布人 {pub.published_by}，{local_time(pub.published_at_utc)}{same}")
     return 0
 
 
@@ -177,6 +227,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
 
 def cmd_publications(args: argparse.Namespace) -> int:
     from pipeline.publish import publications
+    from pipeline.report import local_time
     from pipeline.warehouse import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)
@@ -187,7 +238,7 @@ def cmd_publications(args: argparse.Namespace) -> int:
     for r in rows:
         same = f"（与第{r['same_as_version']}版相同）" if r["same_as_version"] else ""
         note = f"  备注：{r['note']}" if r["note"] else ""
-        print(f"第{r['version']}版  {r['published_at_utc']:%Y-%m-%d %H:%M} UTC  发布人 {r['published_by']}{same}{note}")
+        print(f"第{r['version']}版  {local_time(r['published_at_utc'])}  发布人 {r['published_by']}{same}{note}")
     return 0
 
 
@@ -196,15 +247,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from pipeline.provenance import format_provenance, provenance
     from pipeline.warehouse import ensure_schema, make_engine
 
-    if args.code not in FIGURE_DEFS:
-        print(f"没有指标“{args.code}”；指标代码：{'、'.join(FIGURE_DEFS)}", file=sys.stderr)
+    code = _figure_code(args.code)
+    if code is None or code not in FIGURE_DEFS:
         return 2
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
     stored = {f["code"]: f for f in stored_figures(engine, args.year)}
     with engine.connect() as conn:
-        cells = provenance(conn, args.code, args.year)
-    print(format_provenance(args.code, args.year, stored.get(args.code), cells))
+        cells = provenance(conn, code, args.year)
+    print(format_provenance(code, args.year, stored.get(code), cells))
     return 0
 
 
@@ -228,7 +279,7 @@ def cmd_check_report(args: argparse.Namespace) -> int:
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
     if not stored_figures(engine, args.year):
-        print(f"no figures stored for {args.year}; run the annual consolidation first", file=sys.stderr)
+        print(NO_FIGURES.format(year=args.year), file=sys.stderr)
         return 2
     result = check_report(engine, Path(args.file), args.year)
     print(format_result(result, show_ignored=not args.quiet))
@@ -238,63 +289,66 @@ def cmd_check_report(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from pipeline.forms import FORMS
 
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description="District returns pipeline")
+    parser = argparse.ArgumentParser(prog="python -m pipeline",
+                                     description="区法治政府建设统计月报处理（district returns pipeline）")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, fn, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse (default: the embedded SQLite file)")
+        p.add_argument("--warehouse", help="数据仓库的 SQLAlchemy URL（默认：内置 SQLite 文件）")
         p.set_defaults(func=fn)
         return p
 
-    p = add("template", cmd_template, "write the blank workbook departments fill in")
-    p.add_argument("--out", required=True)
-    p = add("sample", cmd_sample, "write a deterministic sample year of filled workbooks")
+    p = add("template", cmd_template, "写出各单位填报的空白模板（write the blank workbook units fill in）")
+    p.add_argument("--out", required=True, help="写到哪个文件夹")
+    p.add_argument("--unit", help="只含该单位应报的工作表并填好单位名称（单位全称、简称或代码）")
+    p = add("sample", cmd_sample, "写出一年的样例工作簿（deterministic sample year）")
     p.add_argument("--year", type=int)
-    p.add_argument("--years", help="e.g. 2018-2020: earlier years get only the returns later figures look back on")
+    p.add_argument("--years", help="如 2018-2020：较早年份只写后续指标需要回看的报表")
     p.add_argument("--inbox", required=True)
-    p.add_argument("--messy", action="store_true", help="also write a month of messy and broken workbooks")
+    p.add_argument("--messy", action="store_true", help="另写一个月的不规范和有错的工作簿")
     p.add_argument("--messy-month", type=int, default=12)
-    p = add("run", cmd_run, "run every month of a year and the annual consolidation through the DAGs")
+    p = add("run", cmd_run, "经 Airflow DAG 运行全年各月和年度汇总（run a year through the DAGs）")
     p.add_argument("--inbox", required=True)
     p.add_argument("--year", type=int)
-    p.add_argument("--years", help="e.g. 2018-2020: run each year in turn; prints the last year's figures")
-    p.add_argument("--direct", action="store_true", help="call the pipeline functions without Airflow")
-    p.add_argument("--verbose", action="store_true", help="show Airflow's log instead of writing it to a file")
-    p = add("ingest", cmd_ingest, "archive, validate and load one month (no Airflow)")
+    p.add_argument("--years", help="如 2018-2020：逐年运行，最后列出最后一年的指标")
+    p.add_argument("--direct", action="store_true", help="不经 Airflow，直接调用处理函数")
+    p.add_argument("--verbose", action="store_true", help="在终端显示 Airflow 日志，不写入文件")
+    p = add("ingest", cmd_ingest, "归档、校验并入库一个月的报表（不经 Airflow）")
     p.add_argument("--period", required=True)
     p.add_argument("--inbox")
-    p = add("consolidate", cmd_consolidate, "compute and store a year's figures (no Airflow)")
+    p = add("consolidate", cmd_consolidate, "计算并保存一年的指标（年度汇总，不经 Airflow）")
     p.add_argument("--year", type=int, required=True)
-    p = add("figures", cmd_figures, "print the stored figures of a year")
+    p = add("figures", cmd_figures, "列出某年已汇总的指标（print the stored figures of a year）")
+    p.add_argument("figure", nargs="?", help="只列一项：指标名称、名称中的一段或指标代码")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    p.add_argument("--version", type=int, help="a published version instead of the latest consolidation")
-    p = add("problems", cmd_problems, "list the open problems of a month, naming each file")
+    p.add_argument("--version", type=int, help="列出已发布的某一版，而不是最新汇总结果")
+    p = add("problems", cmd_problems, "列出某月待处理的问题，逐个文件说明（open problems of a month）")
     p.add_argument("--period", required=True)
-    p = add("completeness", cmd_completeness, "which units have reported, on time or not: unit × month matrix")
+    p = add("completeness", cmd_completeness, "各单位各月是否按时报送：单位×月份矩阵（completeness）")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--form", choices=tuple(FORMS),
-                   help="one form (default: every form, worst status per cell)")
-    p = add("publish", cmd_publish, "freeze the year's consolidated figures as a new numbered version")
+                   help="只看一张报表（默认：全部报表，每格取最差状态）")
+    p = add("publish", cmd_publish, "把当年汇总指标定稿为新的一版（publish a numbered version）")
     p.add_argument("--year", type=int, required=True)
-    p.add_argument("--by", help="who publishes (default: the operating-system user)")
-    p.add_argument("--note", help="what this version is for, e.g. 报送区政府审定稿")
-    p = add("changes", cmd_changes, "published figures the returns in force now would change, and why")
+    p.add_argument("--by", help="发布人（默认：操作系统用户名）")
+    p.add_argument("--note", help="本版用途，如 报送区政府审定稿")
+    p = add("changes", cmd_changes, "现行报表会使已发布指标发生哪些变化及原因（changes since publication）")
     p.add_argument("--year", type=int, required=True)
-    p.add_argument("--version", type=int, help="compare with this version (default: the latest)")
-    p = add("publications", cmd_publications, "list the published versions of a year")
+    p.add_argument("--version", type=int, help="与哪一版比较（默认：最新一版）")
+    p = add("publications", cmd_publications, "列出某年已发布的各版本（published versions）")
     p.add_argument("--year", type=int, required=True)
-    p = add("explain", cmd_explain, "the cells a figure comes from: unit, file SHA-256, sheet and cell address")
-    p.add_argument("code", help="figure code, e.g. inspection_entities")
+    p = add("explain", cmd_explain, "指标的来源单元格：单位、文件SHA-256、工作表和单元格（cells behind a figure）")
+    p.add_argument("code", help="指标名称、名称中的一段或指标代码，如 出庭 或 inspection_entities")
     p.add_argument("--year", type=int, required=True)
-    p = add("report", cmd_report, "the report's figure sentences filled with the year's figures (.md and .docx)")
+    p = add("report", cmd_report, "用当年指标填好报告中的统计段落（.md 和 .docx）")
     p.add_argument("--year", type=int, required=True)
-    p.add_argument("--out", help="folder to write to (default: $DISTRICT_DATA/out/<year>)")
-    p = add("check-report", cmd_check_report, "check every number a draft report (.txt or .docx) cites")
+    p.add_argument("--out", help="写到哪个文件夹（默认：$DISTRICT_DATA/out/<年份>）")
+    p = add("check-report", cmd_check_report, "核对报告初稿（.txt 或 .docx）引用的每个数字（check a draft report）")
     p.add_argument("file")
     p.add_argument("--year", type=int, required=True)
-    p.add_argument("--quiet", action="store_true", help="do not list the numbers that are not statistics")
+    p.add_argument("--quiet", action="store_true", help="不列出非统计数字")
     return parser
 
 

@@ -10,6 +10,9 @@
 | ``DISTRICT_DEADLINE_DAY`` | ``8`` | day of month M+1 by which month M's returns are due |
 | ``DISTRICT_DEADLINE_HOUR`` | ``6`` | hour (local) of that day |
 | ``DISTRICT_UNITS_CSV`` | bundled ``pipeline/data/units.csv`` | unit registry: names, aliases, forms owed |
+| ``DISTRICT_CONTACT_NAME`` | ``区司法局`` | who a 退回通知 names as the bureau's contact |
+| ``DISTRICT_CONTACT_PHONE`` | empty (no phone line) | the contact's telephone on a 退回通知 |
+| ``DISTRICT_RESEND_GRACE_DAYS`` | ``5`` | days to resend after a notice once the month's deadline has passed |
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ class Settings:
     warehouse_url: str
     timezone: str
     deadline_day: int
+    contact_name: str = "区司法局"
+    contact_phone: str = ""
+    resend_grace_days: int = 5
 
     @property
     def archive(self) -> Path:
@@ -99,4 +105,7 @@ def settings(warehouse: str | None = None) -> Settings:
         warehouse_url=url,
         timezone=os.environ.get("DISTRICT_TZ", "Asia/Shanghai"),
         deadline_day=int(os.environ.get("DISTRICT_DEADLINE_DAY", "8")),
+        contact_name=os.environ.get("DISTRICT_CONTACT_NAME", "区司法局").strip() or "区司法局",
+        contact_phone=os.environ.get("DISTRICT_CONTACT_PHONE", "").strip(),
+        resend_grace_days=int(os.environ.get("DISTRICT_RESEND_GRACE_DAYS", "5")),
     )

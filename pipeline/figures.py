@@ -877,3 +877,24 @@ def by_section(codes: list[str]) -> dict[str, list[str]]:
     for code in codes:
         out[specs[code].section].append(code)
     return dict(out)
+
+
+def find_figure(text: str) -> str:
+    """The figure code ``text`` names: a code, a Chinese label, or a part of one label only.
+
+    Raises LookupError with the matching codes (none, or several) when ``text`` names no single figure.
+    """
+    import unicodedata
+
+    wanted = unicodedata.normalize("NFKC", text).strip()
+    if wanted in FIGURE_DEFS:
+        return wanted
+    exact = [c for c, label in LABELS_ZH.items() if c in FIGURE_DEFS and label == wanted]
+    if exact:
+        return exact[0]
+    folded = wanted.replace(" ", "").lower()
+    found = [c for c, label in LABELS_ZH.items()
+             if c in FIGURE_DEFS and folded and (folded in unicodedata.normalize("NFKC", label) or folded in c)]
+    if len(found) == 1:
+        return found[0]
+    raise LookupError(found)

@@ -48,14 +48,14 @@ class MonthReport:
 
     def lines(self) -> list[str]:
         out = [
-            f"period {self.period}: {self.files} files, {self.loaded} returns loaded "
-            f"({self.nil_returns} nil), {self.quarantined} quarantined"
+            f"{self.period}：收到{self.files}个文件，入库{self.loaded}张报表（其中“本月无”{self.nil_returns}张），"
+            f"退回{self.quarantined}张"
         ]
         for name, msgs in self.refused_files:
-            out.append(f"  refused {name}:")
+            out.append(f"  退回《{name}》：")
             out.extend(f"    - {m}" for m in msgs)
         for name, msgs in self.warnings:
-            out.append(f"  warnings {name}:")
+            out.append(f"  提示《{name}》：")
             out.extend(f"    - {m}" for m in msgs)
         return out
 

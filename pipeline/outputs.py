@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from pathlib import Path
@@ -25,6 +26,25 @@ FIGURE_COLUMNS = (
     ("as_of_utc", "数据截至（UTC）"),
     ("contributing_submissions", "报送份数"),
 )
+
+
+#: figures.xlsx's 指标 sheet: as FIGURE_COLUMNS, the as-of time in Beijing time (the CSV keeps UTC).
+XLSX_FIGURE_COLUMNS = tuple(
+    (key, "数据截至（北京时间）") if key == "as_of_utc" else (key, zh) for key, zh in FIGURE_COLUMNS)
+
+
+#: Column of a figure sheet's code cell: the provenance table's last printed column (文件).
+CODE_COLUMN = 9
+
+
+def _xlsx_value(f: dict, key: str) -> object:
+    from pipeline.report import local_time
+
+    if key == "value":
+        return _number(f[key])
+    if key == "as_of_utc":
+        return local_time(f[key]).replace("（北京时间）", "") if f[key] else None
+    return neutralise(f[key])
 
 
 def neutralise(value: object) -> object:
@@ -101,7 +121,7 @@ def _write_xlsx(
     provenance: dict[str, list[SourceCell]] | None = None, trends: dict[str, dict[str, float]] | None = None,
 ) -> None:
     from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
+    from openpyxl.styles import Alignment, Font, PatternFill
 
     from pipeline import author_sheets
 
@@ -110,17 +130,20 @@ def _write_xlsx(
     wb = Workbook()
     ws = wb.active
     ws.title = "指标"
-    author_sheets.write_figure_table(
-        ws, year, figures, FIGURE_COLUMNS, lambda f, k: neutralise(_number(f[k]) if k == "value" else f[k]))
-    for col, width in zip("ABCDEFGH", (28, 42, 10, 6, 16, 6, 20, 10), strict=True):
-        ws.column_dimensions[col].width = width
+    author_sheets.write_figure_table(ws, year, figures, XLSX_FIGURE_COLUMNS, _xlsx_value)
+    author_sheets.fit_columns(ws, first_row=2, maximum=44)
     by_code: dict[str, list[dict]] = {}
     for c in contributions:
         by_code.setdefault(c["code"], []).append(c)
+    used = {"封面", "指标", "报送情况", "月度趋势", "与已发布版本比较"}
     for f in figures:
-        sheet = wb.create_sheet(f["code"][:31])
+        sheet = wb.create_sheet(author_sheets.sheet_title(f["label_zh"], used))
         sheet.append([neutralise(f"{f['label_zh']}：{f['display_zh']}（按单位）")])
         sheet["A1"].font = bold
+        # The sheet is named by the label; the code (what explain and figures.csv use) stays in a cell,
+        # right-aligned in the last printed column so the title can run across the columns before it.
+        code_cell = sheet.cell(1, CODE_COLUMN, f"指标代码：{f['code']}")
+        code_cell.alignment = Alignment(horizontal="right")
         sheet.append(["单位代码", "单位名称", "贡献数值", "说明"])
         for cell in sheet[2]:
             cell.font, cell.fill = bold, head_fill
@@ -131,12 +154,19 @@ def _write_xlsx(
                           neutralise(c["note_zh"] or "")])
         sheet.append(["合计", "", _number(f["value"]), ""])
         total_row = 3 + len(rows)
+        for r in range(3, total_row):
+            note = sheet.cell(r, 4)
+            if author_sheets.text_width(note.value) > author_sheets.NOTE_WIDTH:
+                note.alignment = Alignment(wrap_text=True, vertical="top")
+                sheet.row_dimensions[r].height = 15 * -(-author_sheets.text_width(note.value)
+                                                        // (author_sheets.NOTE_WIDTH - 1))
         sheet.cell(total_row, 1).font = bold
-        for col, width in zip("ABCD", (10, 34, 12, 50), strict=True):
-            sheet.column_dimensions[col].width = width
         if provenance is not None and f["code"] in provenance:
             author_sheets.write_provenance(sheet, provenance[f["code"]], total_row + 2, neutralise)
-        author_sheets.print_ready(sheet, title_rows="1:2", landscape=True, title=f"{year}年 {f['label_zh']}")
+        # Row 1 (title and code) on every page: the two tables below have different headers.
+        author_sheets.fit_columns(sheet, first_row=2, maximum=author_sheets.NOTE_WIDTH, skip_rows=(total_row + 2,),
+                                  wider={CODE_COLUMN: 44})
+        author_sheets.print_ready(sheet, title_rows="1:1", landscape=True, title=f"{year}年 {f['label_zh']}")
     if trends:
         author_sheets.write_trends(wb, year, figures, trends, index=1)
     if completeness is not None:
@@ -155,6 +185,15 @@ def _write_xlsx(
         *((("报送情况", "各单位各月报表是否按时报送"),) if completeness is not None else ()),
         *((("与已发布版本比较", "已发布版本之后变化的指标及原因"),) if comparison is not None else ()),
         *(((author_sheets.TREND_SHEET, "流量指标逐月数值和趋势图"),) if trends else ()),
-        ("各指标工作表", "以指标代码命名：各单位贡献、全区调整，以及来源单元格（文件SHA-256、工作表、单元格）"),
+        ("各指标工作表", "以指标名称命名（第1行注明指标代码）：各单位贡献、全区调整，以及来源单元格"
+                   "（文件SHA-256前12位、工作表、单元格；报送编号和完整SHA-256在隐藏的最后两列）"),
     ])
+    # The footer's &D would print the reader's date in the spreadsheet's locale (12/04/2026): the
+    # workbook's own time, in Beijing time, instead.
+    from pipeline.report import local_time
+
+    made = local_time(dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0))
+    for sheet in wb.worksheets:
+        sheet.oddFooter.right.text = f"生成于 {made}"
+    author_sheets.use_cjk_font(wb)
     wb.save(path)

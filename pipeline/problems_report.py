@@ -73,12 +73,13 @@ def open_problems(engine: Engine, period: str) -> list[OpenFile]:
 def format_open_problems(period: str, files: list[OpenFile]) -> str:
     names = {u.code: u.name for u in units()}
     if not files:
-        return f"{period}: no open problems"
-    lines = [f"{period}: {len(files)} file(s) refused or partly refused"]
+        return f"{period}：没有待处理的问题"
+    lines = [f"{period}：{len(files)}个文件被退回或部分退回"]
     for f in files:
         unit = names.get(f.unit_code or "", "未识别单位")
-        lines.append(f"- {f.file_name} [{unit}] ({f.status}, sha256 {f.sha256[:12]})")
-        lines.extend(f"    {p.severity}: {p.describe_zh()}" for p in f.problems)
+        status = "整个文件退回" if f.status == "refused" else "部分工作表退回"
+        lines.append(f"- {f.file_name} [{unit}]（{status}，SHA-256 {f.sha256[:12]}）")
+        lines.extend(f"    {'提示' if p.severity == 'warning' else '错误'}：{p.describe_zh()}" for p in f.problems)
     return "\n".join(lines)
 
 
@@ -143,7 +144,7 @@ def month_problems_text(engine: Engine, period: str) -> str:
     resent = resent_returns(engine, period)
     if resent:
         names = {u.code: u.name for u in units()}
-        lines = [f"{period}: {len(resent)} unit(s) sent more than one valid workbook (the latest received is in force)"]
+        lines = [f"{period}：{len(resent)}个单位报送了多份有效工作簿（以最后收到的为准）"]
         lines.extend(f"- [{names.get(r.unit_code or '', '未识别单位')}] {r.describe_zh()}" for r in resent)
         text += "\n" + "\n".join(lines)
     return text

@@ -334,9 +334,11 @@ def _signed(delta: float | None) -> str:
 
 
 def heading_zh(c: Comparison) -> str:
-    when = c.published_at_utc.strftime("%Y-%m-%d %H:%M")
+    from pipeline.report import local_time
+
     note = f"，备注：{c.note}" if c.note else ""
-    return f"{c.year}年指标与已发布第{c.version}版（{when} UTC，发布人 {c.published_by}{note}）比较"
+    when = local_time(c.published_at_utc)
+    return f"{c.year}年指标与已发布第{c.version}版（{when}，发布人 {c.published_by}{note}）比较"
 
 
 def format_comparison(c: Comparison) -> str:

@@ -216,7 +216,9 @@ def write_form_sheet(
 
     for index, w in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(index)].width = min(w, 40)
-    for dv in _validations(form):
+    validations = ([_column_validation(form, i, c) for i, c in enumerate(form.columns, start=1)]
+                   if template else _validations(form))
+    for dv in validations:
         ws.add_data_validation(dv)
     ws.freeze_panes = f"A{FIRST_DATA_ROW}"
 
@@ -230,40 +232,75 @@ def write_form_sheet(
                 cell.protection = _UNLOCKED
 
 
-def _write_guide(ws: Worksheet, forms: Iterable[Form]) -> None:
-    """The 填报说明 sheet: general notes, then per form its instructions and a column table."""
+#: 填报说明 column widths (栏目, 类型, 填写要求): 88 characters, one A4 portrait page wide.
+GUIDE_WIDTHS = (24, 8, 56)
+UNIT_LIST_NAME = "UNIT_NAMES"
+PERIOD_FORMAT = 'yyyy"年"m"月"'
+
+
+def _lines(text: str, width: int) -> int:
+    """How many lines ``text`` wraps to in a cell ``width`` characters wide (CJK counting double)."""
+    return max(1, -(-_display_width(text) // max(1, width - 2)))
+
+
+def _guide_line(ws: Worksheet, row: int, text: str, *, bold: bool = False) -> None:
+    """One instruction across the three columns, wrapped, its row tall enough to show all of it.
+
+    Spreadsheets do not grow a merged cell's row to fit wrapped text, so the height is set here.
+    """
+    cell = ws.cell(row, 1, text)
+    cell.alignment = _WRAP
+    if bold:
+        cell.font = _BOLD
+    ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=3)
+    ws.row_dimensions[row].height = 16 * _lines(text, sum(GUIDE_WIDTHS))
+
+
+def _general_notes(forms: list[Form], unit_name: str | None) -> tuple[str, ...]:
+    sheets = "、".join(f"“{f.sheet}”" for f in forms)
+    first = (f"本模板为{unit_name}专用，只含本单位每月应报的{len(forms)}张表：{sheets}。每张表都要报送，不要删除。"
+             if unit_name else
+             "每个单位每月报送一个工作簿，只保留本单位需要填报的工作表（多数单位只填“执法培训”）；"
+             "各单位应报哪些表见本页末尾“附：各单位应报报表”。")
+    return (
+        first,
+        "每张表第2行填写填报单位（单位全称，可从下拉列表选择），第3行填写报告期（如2020-12，显示为2020年12月）。",
+        "第4行表头请勿修改；数据从第5行起逐行填写，不要合并单元格，日期按2020-12-03格式填写。"
+        "选中单元格时会显示该栏的填写要求，填写不符合要求时会弹出提示。",
+        f"本月没有数据的报表，在第5行第一格填写“{NIL_TEXT}”，不要删除该工作表。",
+        "报送后发现错误的，重新报送整个工作簿（更正），以最后一次通过审核的报送为准。",
+    )
+
+
+def _write_guide(ws: Worksheet, forms: Iterable[Form], unit_name: str | None = None,
+                 unit_list: Sequence[tuple[str, str]] = ()) -> None:
+    """The 填报说明 sheet: general notes, then per form its instructions and a column table.
+
+    ``unit_list`` ((name, sheets owed) per unit) is appended for the generic template; its names are
+    the 填报单位 dropdown's source (the defined name ``UNIT_NAMES``).
+    """
+    from openpyxl.workbook.defined_name import DefinedName
+
+    forms = list(forms)
     ws.title = GUIDE_SHEET
-    ws.column_dimensions["A"].width = 24
-    ws.column_dimensions["B"].width = 10
-    ws.column_dimensions["C"].width = 80
-    title = ws.cell(1, 1, "月报表填报说明")
+    for index, width in enumerate(GUIDE_WIDTHS, start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    title = ws.cell(1, 1, f"{unit_name}月报表填报说明" if unit_name else "月报表填报说明")
     title.font = _TITLE_FONT
     title.alignment = _CENTRE
     ws.merge_cells("A1:C1")
     ws.row_dimensions[1].height = 28
-    general = (
-        "每个单位每月报送一个工作簿，只保留本单位需要填报的工作表（多数单位只填“执法培训”）。",
-        "每张表第2行填写填报单位（单位全称）和报告期（如2020年12月）。",
-        "第4行表头请勿修改；数据从第5行起逐行填写，不要合并单元格，日期按2020-12-03格式填写。",
-        f"本月没有数据的报表，在第5行第一格填写“{NIL_TEXT}”，不要删除该工作表。",
-        "报送后发现错误的，重新报送整个工作簿（更正），以最后一次报送为准。",
-    )
     row = 2
-    for number, text in enumerate(general, start=1):
-        ws.cell(row, 1, f"{number}. {text}")
-        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=3)
+    for number, text in enumerate(_general_notes(forms, unit_name), start=1):
+        _guide_line(ws, row, f"{number}. {text}")
         row += 1
     numerals = ("一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二", "十三", "十四", "十五")
     for form_index, form in enumerate(forms):
         row += 1
-        heading = ws.cell(row, 1, f"{numerals[form_index]}、{form.title}（工作表“{form.sheet}”）")
-        heading.font = _BOLD
-        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=3)
+        _guide_line(ws, row, f"{numerals[form_index]}、{form.title}（工作表“{form.sheet}”）", bold=True)
         row += 1
         for number, text in enumerate(form.instructions, start=1):
-            cell = ws.cell(row, 1, f"{number}. {text}")
-            cell.alignment = _WRAP
-            ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=3)
+            _guide_line(ws, row, f"{number}. {text}")
             row += 1
         for index, label in enumerate(("栏目", "类型", "填写要求"), start=1):
             cell = ws.cell(row, index, label)
@@ -273,11 +310,113 @@ def _write_guide(ws: Worksheet, forms: Iterable[Form]) -> None:
             cell.alignment = _CENTRE
         row += 1
         for col in form.columns:
-            for index, value in enumerate((col.label, TYPE_NAMES[col.type], column_rule(form, col)), start=1):
+            rule = column_rule(form, col)
+            for index, value in enumerate((col.label, TYPE_NAMES[col.type], rule), start=1):
                 cell = ws.cell(row, index, value)
                 cell.border = _BORDER
                 cell.alignment = _WRAP
+            ws.row_dimensions[row].height = 16 * max(_lines(rule, GUIDE_WIDTHS[2]),
+                                                     _lines(col.label, GUIDE_WIDTHS[0]))
             row += 1
+    if unit_list:
+        row += 1
+        _guide_line(ws, row, "附：各单位应报报表（填报单位请从下拉列表选择，或照此填写全称）", bold=True)
+        row += 1
+        first = row
+        for name, sheets in unit_list:
+            # The name across 栏目 and 类型 (the longest, 15 characters, on one line), the sheets beside it.
+            cell = ws.cell(row, 1, name)
+            cell.alignment = _WRAP
+            ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=2)
+            cell = ws.cell(row, 3, sheets)
+            cell.alignment = _WRAP
+            ws.row_dimensions[row].height = 16 * max(_lines(sheets, GUIDE_WIDTHS[2]),
+                                                     _lines(name, sum(GUIDE_WIDTHS[:2])))
+            row += 1
+        ref = f"'{GUIDE_SHEET}'!$A${first}:$A${row - 1}"
+        ws.parent.defined_names[UNIT_LIST_NAME] = DefinedName(UNIT_LIST_NAME, attr_text=ref)
+    _print_ready(ws, landscape=False, title_rows=None)
+
+
+def _print_ready(ws: Worksheet, *, landscape: bool, title_rows: str | None) -> None:
+    """A4, one page wide, page numbers: as every sheet of ``figures.xlsx`` prints."""
+    from pipeline.author_sheets import print_ready
+
+    print_ready(ws, landscape=landscape, title_rows=title_rows, title=ws.title)
+
+
+def _prompt(text: str, limit: int = 250) -> str:
+    """Excel refuses a data-validation prompt or message over 255 characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _column_validation(form: Form, index: int, col: Column) -> DataValidation:
+    """A validation with a Chinese input prompt and error message for one column's data rows.
+
+    Column A also takes ``本月无``: there a wrong entry warns instead of stopping.
+    """
+    rule = column_rule(form, col)
+    first = index == 1
+    nil = f"；本月没有数据时在第5行填写“{NIL_TEXT}”" if first else ""
+    if col.type in ("enum", "yesno"):
+        choices = col.choices if col.type == "enum" else (YES, NO)
+        # A warning, not a stop: the contract accepts Y/N/√/× and the parser folds them.
+        dv = DataValidation(type="list", formula1='"' + ",".join(choices) + '"', errorStyle="warning",
+                            error="请从下拉列表中选择：" + "、".join(choices))
+    elif col.type == "int":
+        low = col.min_value if col.min_value is not None else 0
+        dv = DataValidation(type="whole", operator="greaterThanOrEqual", formula1=str(low),
+                            errorStyle="warning" if first else "stop",
+                            error=f"“{col.label}”只能填写不小于{low}的整数" + nil)
+    elif col.type == "date":
+        dv = DataValidation(type="date", operator="between", formula1="DATE(2000,1,1)",
+                            formula2="DATE(2099,12,31)", errorStyle="warning" if first else "stop",
+                            error=f"“{col.label}”只能填写日期，格式如2020-12-03" + nil)
+    else:
+        dv = DataValidation(type="textLength", operator="lessThanOrEqual", formula1="200",
+                            errorStyle="warning", error=f"“{col.label}”不超过200个字" + nil)
+    dv.allow_blank = True
+    dv.showErrorMessage = True
+    dv.showInputMessage = True
+    dv.errorTitle = "填写有误"
+    dv.promptTitle = _prompt(col.label, 30)
+    dv.prompt = _prompt(rule + nil)
+    letter = get_column_letter(index)
+    dv.add(f"{letter}{FIRST_DATA_ROW}:{letter}{LAST_VALIDATED_ROW}")
+    return dv
+
+
+def _template_header(ws: Worksheet, form: Form, unit_name: str | None) -> None:
+    """Template rows 2 and 3: 填报单位 (filled in, or a dropdown of the registry) and 报告期 (a month).
+
+    Each label stands alone with its value in the cell to its right, where a validation can check it.
+    """
+    for merged in [m for m in ws.merged_cells.ranges if m.min_row == INFO_ROW]:
+        ws.unmerge_cells(str(merged))
+    for cell in ws[INFO_ROW]:
+        cell.value = None
+    last = get_column_letter(max(2, len(form.columns)))
+    ws.cell(INFO_ROW, 1, f"{UNIT_LABEL}：").font = _BOLD
+    unit = ws.cell(INFO_ROW, 2, safe_text(unit_name) if unit_name else None)
+    if last != "B":
+        ws.merge_cells(f"B{INFO_ROW}:{last}{INFO_ROW}")
+    ws.cell(INFO_ROW + 1, 1, f"{PERIOD_LABEL}：").font = _BOLD
+    period = ws.cell(INFO_ROW + 1, 2)
+    period.number_format = PERIOD_FORMAT
+    period.alignment = Alignment(horizontal="left")
+    if unit_name is None:
+        dv = DataValidation(type="list", formula1=UNIT_LIST_NAME, allow_blank=False, showErrorMessage=True,
+                            showInputMessage=True, errorStyle="stop", errorTitle="填写有误",
+                            error="请从下拉列表中选择本单位全称（见“填报说明”末尾的单位名单）",
+                            promptTitle="填报单位", prompt="请从下拉列表选择本单位全称")
+        dv.add(unit.coordinate)
+        ws.add_data_validation(dv)
+    dv = DataValidation(type="date", operator="between", formula1="DATE(2015,1,1)", formula2="DATE(2099,12,31)",
+                        allow_blank=False, showErrorMessage=True, showInputMessage=True, errorStyle="stop",
+                        errorTitle="填写有误", error="报告期请填写年月，如2020-12（显示为2020年12月）",
+                        promptTitle="报告期", prompt="填写本表所属月份，如2020-12（显示为2020年12月）")
+    dv.add(period.coordinate)
+    ws.add_data_validation(dv)
 
 
 def save_workbook(wb: Workbook, path: Path, stamp: datetime | None = None) -> None:
@@ -339,15 +478,35 @@ def write_return(
     save_workbook(wb, path, stamp)
 
 
-def write_template(out_dir: Path, *, stamp: datetime | None = None) -> Path:
-    """Write the blank ``月报表模板.xlsx`` (填报说明 plus every form's sheet) into ``out_dir``."""
+def write_template(out_dir: Path, unit: str | None = None, *, stamp: datetime | None = None) -> Path:
+    """Write the blank template into ``out_dir``: ``月报表模板.xlsx`` with every form and a 填报单位
+    dropdown, or with ``unit`` (a registry name, alias or code) ``<单位>_月报表模板.xlsx`` with only
+    the sheets that unit owes and its name filled in. Raises LookupError for an unknown unit."""
+    from pipeline.registry import resolve_unit, units
+
+    if unit is not None:
+        found = resolve_unit(unit)
+        if found is None:
+            raise LookupError(unit)
+        forms, name, unit_list = _ordered_forms(found.forms), found.name, []
+        path = out_dir / f"{safe_file_name(found.name)}_{TEMPLATE_NAME}"
+    else:
+        forms, name, path = list(FORMS.values()), None, out_dir / TEMPLATE_NAME
+        unit_list = [(u.name, "、".join(FORMS[f].sheet for f in u.forms if f in FORMS)) for u in units()]
     wb = Workbook()
-    _write_guide(wb.active, FORMS.values())
-    for form in FORMS.values():
-        write_form_sheet(wb.create_sheet(), form, None, None, None, template=True)
-    path = out_dir / TEMPLATE_NAME
+    _write_guide(wb.active, forms, name, unit_list)
+    for form in forms:
+        ws = wb.create_sheet()
+        write_form_sheet(ws, form, None, None, None, template=True)
+        _template_header(ws, form, name)
+        _print_ready(ws, landscape=len(form.columns) > 5, title_rows=f"{HEADER_ROW}:{HEADER_ROW}")
     save_workbook(wb, path, stamp)
     return path
+
+
+def safe_file_name(name: str) -> str:
+    """A registry name as part of a file name: path separators and reserved characters replaced."""
+    return re.sub(r'[\\/:*?"<>|\s]+', "_", name).strip("._") or "unit"
 
 
 __all__ = [

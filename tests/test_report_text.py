@@ -133,3 +133,23 @@ def test_docx_draft_is_read(tmp_path: Path, text: str) -> None:
     gbk = tmp_path / "draft.txt"
     gbk.write_bytes(text.encode("gb18030"))
     assert read_draft(gbk) == text
+
+
+def test_a_reworded_sentence_is_tied_to_the_uncited_figure_it_likely_is(text: str, stored: dict) -> None:
+    """“80余项” reworded away from its cue: flagged 无数据支撑, and named as the uncited figure it likely is."""
+    from pipeline.check_report import format_result
+
+    reworded = text.replace("区司法局审核区级文件、合同80余项", "区司法局全年共审查各类文件和合同80余项")
+    result = check_text(reworded, stored, 2020)
+    assert "legal_review_items" in result.not_cited
+    [finding] = [f for f in result.by_status("not_backed") if f.written == "80余项"]
+    assert finding.rewording_of == ("legal_review_items",) and finding.data == "80余项"
+    assert finding.cue_hint == 'before = "类文件和合同$"'
+    out = format_result(result)
+    assert ("可能是报告未引用的指标“区司法局审核区级文件、合同数”（legal_review_items）的另一种写法"
+            "（数据为80余项）") in out
+    assert 'report-text.toml 的 [cue] 中为该指标加上 before = "类文件和合同$"' in out
+    assert f"区司法局审核区级文件、合同数（legal_review_items）：可能即第{finding.line}行的“80余项”" in out
+    # A number no uncited figure agrees with stays a plain 无数据支撑.
+    plain = check_text("全区新增专职网格员35名。", stored, 2020)
+    assert plain.by_status("not_backed")[0].rewording_of == ()

@@ -12,7 +12,7 @@ import pytest
 from conftest import assert_matches_report, report_figures_2020
 
 from pipeline.forms import FORMS, INSPECTION, TRAINING, TRANSFER
-from pipeline.registry import units
+from pipeline.registry import unit_by_code, units
 from pipeline.sample import CHINA_TZ, LOOKBACK_FORMS, sample_year_data, write_sample_year
 from pipeline.workbook import (
     DATE_FORMAT,
@@ -21,6 +21,7 @@ from pipeline.workbook import (
     LAST_VALIDATED_ROW,
     TEMPLATE_NAME,
     TYPE_NAMES,
+    column_rule,
     safe_text,
     write_return,
     write_template,
@@ -401,12 +402,63 @@ def test_template(tmp_path: Path) -> None:
     for form in FORMS.values():
         ws = wb[form.sheet]
         assert ws["A1"].value == form.title
-        assert ws["A2"].value == "填报单位："
-        assert "报告期：" in [c.value for c in ws[2]]
+        assert (ws["A2"].value, ws["B2"].value, ws["A3"].value) == ("填报单位：", None, "报告期：")
         assert [c.value for c in ws[4]] == [c.label for c in form.columns]
         assert ws.max_row == 4
-        wanted = sum(1 for c in form.columns if c.type in ("enum", "yesno"))
-        assert len(ws.data_validations.dataValidation) == wanted
+        by_cell = {str(r): dv for dv in ws.data_validations.dataValidation for r in dv.sqref.ranges}
+        # 填报单位: a dropdown of the registry's names; 报告期: a month.
+        assert by_cell["B2"].type == "list" and by_cell["B2"].formula1 == "UNIT_NAMES"
+        assert by_cell["B3"].type == "date" and ws["B3"].number_format == 'yyyy"年"m"月"'
+        # Every column: a Chinese input prompt and error message; numbers and dates checked.
+        for index, col in enumerate(form.columns, start=1):
+            dv = by_cell[f"{ws.cell(5, index).column_letter}5:{ws.cell(5, index).column_letter}204"]
+            assert dv.showInputMessage and dv.prompt.startswith(column_rule(form, col)[:20]) and dv.error
+            assert dv.promptTitle == col.label
+            assert dv.type == {"int": "whole", "date": "date", "enum": "list", "yesno": "list",
+                               "text": "textLength"}[col.type]
+    names = wb.defined_names["UNIT_NAMES"].attr_text
+    listed = [c.value for c in wb[GUIDE_SHEET][names.split("!")[1].replace("$", "")] for c in c]
+    assert listed == [u.name for u in units()]
+
+
+@pytest.mark.unit
+def test_unit_template_has_only_the_units_sheets(tmp_path: Path) -> None:
+    from pipeline.cli import main
+
+    assert main(["template", "--unit", "市场监管局", "--out", str(tmp_path)]) == 0
+    path = tmp_path / f"区市场监督管理局_{TEMPLATE_NAME}"
+    wb = openpyxl.load_workbook(path)
+    owed = unit_by_code("SCJG").forms
+    assert wb.sheetnames == [GUIDE_SHEET, *(FORMS[f].sheet for f in FORMS if f in owed)]
+    guide = "\n".join(str(v) for row in wb[GUIDE_SHEET].iter_rows(values_only=True) for v in row if v)
+    assert "只含本单位每月应报的4张表：“行政检查”、“案件移送”、“执法培训”、“综合”" in guide
+    assert FORMS["litigation"].title not in guide
+    for sheet in wb.sheetnames[1:]:
+        ws = wb[sheet]
+        assert (ws["A2"].value, ws["B2"].value) == ("填报单位：", "区市场监督管理局")
+        assert ws.page_setup.fitToWidth == 1 and ws.print_title_rows == "$4:$4"
+    assert wb[GUIDE_SHEET].page_setup.orientation == "portrait"
+    assert main(["template", "--unit", "没有这个单位", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.unit
+def test_a_template_header_parses_as_the_unit_and_month(tmp_path: Path) -> None:
+    """The clerk fills B3 with a month (a date cell): the parser reads the unit and the period."""
+    import datetime as dt
+
+    from pipeline.parse import parse_sheet
+    from pipeline.reader import default_reader
+
+    path = write_template(tmp_path, "SCJG")
+    wb = openpyxl.load_workbook(path)
+    ws = wb["执法培训"]
+    ws["B3"] = dt.datetime(2020, 12, 1)
+    for index in range(1, 6):
+        ws.cell(5, index, 1)
+    wb.save(path)
+    sheet = default_reader().read(path).sheets["执法培训"]
+    parsed = parse_sheet(FORMS["training"], sheet)
+    assert (parsed.unit_text, parsed.period) == ("区市场监督管理局", "2020-12")
 
 
 def test_aggregate_form_takes_one_row(tmp_path: Path) -> None:
