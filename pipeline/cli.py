@@ -63,6 +63,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     years = _years(args)
+    if not args.direct:
+        # Its own Airflow metadata database: these runs and their asset events stay out of `make airflow`'s
+        # grid and never trigger its annual DAG (set before Airflow is first imported, which reads it).
+        os.environ["AIRFLOW_HOME"] = str(Path(args.airflow_home).resolve() if args.airflow_home else s.run_airflow_home)
+        os.environ.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
     for year in years:
         if args.direct:
             for line in run_year_direct(year, s):
@@ -77,23 +82,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from pipeline.feedback import write_month_feedback
-    from pipeline.ingest import run_month
-    from pipeline.validate import build_data_docs
+    from pipeline.jobs import process_month
 
     s = _settings(args)
-    report = run_month(args.period, s)
-    print("\n".join(report.lines()))
-    print(f"data docs: {build_data_docs(s.data_docs)}")
-    for path in write_month_feedback(args.period, s):
-        print(f"feedback: {path}")
+    result = process_month(args.period, s)
+    print("\n".join(result.report_lines))
+    print(result.summary_zh)
+    print(f"data docs: {result.data_docs}")
     return 0
 
 
 def cmd_consolidate(args: argparse.Namespace) -> int:
-    from pipeline.annual import consolidate_year
+    from pipeline.jobs import EmptierFigures, consolidate_year
 
-    print(consolidate_year(args.year, _settings(args)))
+    try:
+        print(consolidate_year(args.year, _settings(args), accept_fewer=args.accept_fewer))
+    except EmptierFigures as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -261,11 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--years", help="e.g. 2018-2020: run each year in turn; prints the last year's figures")
     p.add_argument("--direct", action="store_true", help="call the pipeline functions without Airflow")
     p.add_argument("--verbose", action="store_true", help="show Airflow's log instead of writing it to a file")
+    p.add_argument("--airflow-home", help="Airflow home of these runs (default: $DISTRICT_DATA/cli-airflow, "
+                   "apart from the one `make airflow` uses)")
     p = add("ingest", cmd_ingest, "archive, validate and load one month (no Airflow)")
     p.add_argument("--period", required=True)
     p.add_argument("--inbox")
     p = add("consolidate", cmd_consolidate, "compute and store a year's figures (no Airflow)")
     p.add_argument("--year", type=int, required=True)
+    p.add_argument("--accept-fewer", action="store_true",
+                   help="replace the figures even if they drop to zero or count fewer units than last time")
     p = add("figures", cmd_figures, "print the stored figures of a year")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
