@@ -168,11 +168,20 @@ def emptier_reasons(year: int, before: dict[str, float], before_units: set[str],
     return reasons
 
 
+SOURCE_FILE = ".warehouse"
+
+
+def warehouse_label(url: str) -> str:
+    """The warehouse a figures folder was written from, without its password."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
 def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = False,
                      accept_fewer: bool = False) -> dict:
     """Consolidate ``year`` (pipeline.annual), never silently replacing figures with emptier ones.
 
     A year nobody has an accepted return for is not consolidated (no folder ``out/<year>`` appears).
+    Files written from another warehouse (``out/<year>/.warehouse`` names it) are not replaced.
     A consolidation that would drop the figures to zero, or lose units counted last time, raises
     EmptierFigures and leaves the warehouse's figures and the files as they were, unless
     ``accept_fewer`` (the operator knows, e.g. a unit's returns were withdrawn).
@@ -181,6 +190,14 @@ def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = 
     from pipeline.figures import stored_contributions, stored_figures
     from pipeline.warehouse import ensure_schema, make_engine
 
+    folder = settings.out / str(year)
+    source = folder / SOURCE_FILE
+    here = warehouse_label(settings.warehouse_url)
+    if source.is_file() and source.read_text(encoding="utf-8").strip() != here and not accept_fewer:
+        raise EmptierFigures(
+            f"{folder} 中的指标文件由另一个数据仓库（{source.read_text(encoding='utf-8').strip()}）汇总生成，"
+            f"本次数据仓库为 {here}：拒绝覆盖。请检查 DISTRICT_DATA 与数据仓库设置；"
+            "确属应当时，以 accept_fewer 重新汇总。")
     engine = make_engine(settings.warehouse_url)
     ensure_schema(engine)
     files = _file_figures(settings.out / str(year) / "figures.csv")
@@ -207,6 +224,10 @@ def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = 
         raise EmptierFigures("；".join(reasons) + "。拒绝替换原有指标和文件；确属应当时，以 accept_fewer 重新汇总。")
 
     try:
-        return annual.consolidate_year(year, settings, unless_unchanged=unless_unchanged, guard=guard)
+        result = annual.consolidate_year(year, settings, unless_unchanged=unless_unchanged, guard=guard)
     finally:
         engine.dispose()
+    tmp = source.with_name(SOURCE_FILE + ".tmp")
+    tmp.write_text(here + "\n", encoding="utf-8")
+    tmp.replace(source)
+    return result
