@@ -73,3 +73,23 @@ def test_losing_counted_units_is_refused_and_changes_nothing(loaded):
     consolidate_year(2020, loaded, accept_fewer=True)
     assert dump(engine, [figure, figure_contribution]) != before_rows
     engine.dispose()
+
+
+@pytest.mark.unit
+def test_pipeline_run_keeps_its_airflow_runs_out_of_the_uis_metadata(tmp_path, monkeypatch):
+    """``make demo`` exports AIRFLOW_HOME=var/airflow (the UI's); ``pipeline run`` must not use it."""
+    import os
+
+    from pipeline import cli, runner
+
+    seen = {}
+    monkeypatch.setenv("DISTRICT_DATA", str(tmp_path / "var"))
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "var" / "airflow"))
+    monkeypatch.setattr(runner, "run_year_airflow", lambda year, s, log_file=None: seen.setdefault(
+        "home", os.environ["AIRFLOW_HOME"]))
+    from pipeline.warehouse import ensure_schema
+
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    ensure_schema(make_engine(url))
+    assert cli.main(["run", "--inbox", str(tmp_path / "inbox"), "--year", "2020", "--warehouse", url]) == 0
+    assert seen["home"] == str((tmp_path / "var" / "cli-airflow").resolve())
