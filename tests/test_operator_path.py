@@ -27,7 +27,7 @@ import pytest
 import sqlalchemy as sa
 from airflow_services import ANNUAL, MONTHLY, AirflowStack, create_database, drop_database, pg_available, pg_url, utc
 from conftest import REPO
-from test_services import CHROMEDRIVER, CHROMIUM, _chrome, _month_of, _require
+from test_services import CHROMEDRIVER, CHROMIUM, _chrome, _month_of, _require, _ui_backfill
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(2400, method="signal")]
 ASKED = ["2020-03", "2020-04", "2020-05"]
@@ -81,44 +81,10 @@ def _backfill_runs(stack: AirflowStack) -> list[dict]:
     return sorted(runs, key=lambda r: r["logical_date"])
 
 
-def _ui_backfill(driver, stack: AirflowStack, reprocess: str) -> str:
-    """Trigger → Backfill 2020/03/01 00:00 … 2020/05/31 23:59 with ``reprocess`` ("none", "failed",
-    "completed"), max 3 runs; returns the dialog's dry-run text once Run Backfill was clicked."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    wait = WebDriverWait(driver, 90)
-    driver.get(f"{stack.base_url}/dags/{MONTHLY}")
-    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "button[aria-label='Trigger Dag']"))).click()
-    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "label[id$='radio:backfill']"))).click()
-
-    def enter(index: int, day: str, hour: str) -> None:
-        picker = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=datetime-input]")[index])
-        picker.click()
-        popover = wait.until(ec.visibility_of_element_located(
-            (By.ID, picker.get_attribute("id").replace(":trigger", ":content"))))
-        for placeholder, value in (("YYYY/MM/DD", day), ("HH:mm", hour)):
-            field = popover.find_element(By.CSS_SELECTOR, f"input[placeholder='{placeholder}']")
-            field.send_keys(Keys.CONTROL, "a")
-            field.send_keys(value)
-        field.send_keys(Keys.ESCAPE)
-        wait.until(ec.invisibility_of_element(popover))
-
-    enter(0, "2020/03/01", "00:00")
-    enter(1, "2020/05/31", "23:59")
-    driver.find_element(By.CSS_SELECTOR, f"label[id$='radio:{reprocess}']").click()
-    max_runs = driver.find_element(By.NAME, "max_active_runs")
-    max_runs.send_keys(Keys.CONTROL, "a")
-    max_runs.send_keys("3")
-    run = driver.find_element(By.XPATH, "//button[normalize-space()='Run Backfill']")
-    dialog = run.find_element(By.XPATH, "./ancestor::*[@role='dialog'][1]")
-    wait.until(lambda d: "will be triggered" in dialog.text)  # the UI's dry run
-    text = dialog.text
-    wait.until(ec.element_to_be_clickable(run)).click()
-    wait.until(ec.invisibility_of_element(dialog))
-    return text
+def _backfill(driver, stack: AirflowStack, reprocess: str, login: bool = False) -> str:
+    """Trigger → Backfill 2020/03/01 00:00 … 2020/05/31 23:59 from the UI with ``reprocess``; the dry-run text."""
+    return _ui_backfill(driver, stack, ("2020/03/01", "00:00"), ("2020/05/31", "23:59"), reprocess=reprocess,
+                        login=login)
 
 
 def _new_backfill(stack: AirflowStack, known: set[int]) -> dict:
@@ -159,21 +125,11 @@ def test_demo_then_the_ui_backfills_exactly_the_months_asked_for(tmp_path):
 
             # 3. The UI backfills.
             driver = _chrome(Path(tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)))
-            from selenium.webdriver.common.by import By
-            from selenium.webdriver.support import expected_conditions as ec
-            from selenium.webdriver.support.ui import WebDriverWait
-
-            driver.get(stack.base_url + "/")
-            wait = WebDriverWait(driver, 90)
-            wait.until(ec.visibility_of_element_located((By.NAME, "username"))).send_keys("admin")
-            driver.find_element(By.NAME, "password").send_keys(stack.password)
-            driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-            wait.until(lambda d: "/auth/login" not in d.current_url)
             known: set[int] = set()
 
             # Missing Runs, on the demo's own warehouse: the months asked for, figures unchanged.
             clicked = time.monotonic()
-            assert "3 runs will be triggered" in _ui_backfill(driver, stack, "none")
+            assert "3 runs will be triggered" in _backfill(driver, stack, "none", login=True)
             stack.wait_backfill(_new_backfill(stack, known)["id"], timeout=600)
             stack.wait_quiet(timeout=300)
             took = time.monotonic() - clicked
@@ -191,7 +147,7 @@ def test_demo_then_the_ui_backfills_exactly_the_months_asked_for(tmp_path):
             stack.set_connection("district_warehouse", fresh[-1])
             april = next(r for r in runs if _month_of(r["logical_date"]) == "2020-04")
             stack.api("PATCH", f"/api/v2/dags/{MONTHLY}/dagRuns/{april['dag_run_id']}", json={"state": "failed"})
-            assert re.search(r"\b1 runs? will be triggered", _ui_backfill(driver, stack, "failed"))
+            assert re.search(r"\b1 runs? will be triggered", _backfill(driver, stack, "failed"))
             stack.wait_backfill(_new_backfill(stack, known)["id"], timeout=600)
             assert _periods(pg_url(fresh[-1])) == {"2020-04"}
             assert [r["state"] for r in _backfill_runs(stack)] == ["success"] * 3
@@ -205,7 +161,7 @@ def test_demo_then_the_ui_backfills_exactly_the_months_asked_for(tmp_path):
             fresh.append(create_database("district_ui"))
             stack.set_connection("district_warehouse", fresh[-1])
             clicked = time.monotonic()
-            assert "3 runs will be triggered" in _ui_backfill(driver, stack, "completed")
+            assert "3 runs will be triggered" in _backfill(driver, stack, "completed")
             stack.wait_backfill(_new_backfill(stack, known)["id"], timeout=600)
             print(f"UI backfill 2020-03…05 (All Runs), click to loaded: {time.monotonic() - clicked:.0f} s",
                   flush=True)

@@ -58,3 +58,17 @@ def test_bounds_and_shift():
 def test_deadline_is_8th_of_next_month_0600_shanghai():
     d = deadline("2020-12")
     assert d.astimezone(UTC) == dt.datetime(2021, 1, 7, 22, tzinfo=UTC)
+
+
+def test_a_contradicting_conf_fails_the_task_without_retries():
+    """AirflowFailException: Airflow fails the task at once instead of retrying it twice, two minutes apart."""
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.airflow_glue import run_period
+
+    run = SimpleNamespace(logical_date=dt.datetime(2020, 2, 7, 22, tzinfo=UTC), run_type=DagRunType.BACKFILL_JOB)
+    with pytest.raises(AirflowFailException, match=r"2020-02.*2020-03"):
+        run_period(run, {"period": "2020-03"}, "Asia/Shanghai")
+    assert run_period(run, {"period": None}, "Asia/Shanghai") == "2020-02"

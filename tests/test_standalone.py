@@ -50,17 +50,6 @@ def test_refuses_a_configured_log_server_port(no_airflow, capsys, monkeypatch):
     assert "任务日志服务" in capsys.readouterr().err
 
 
-@pytest.mark.unit
-def test_refuses_a_busy_port(no_airflow, capsys):
-    from pipeline.standalone import main
-
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        assert main(["--port", str(busy.getsockname()[1])]) == 1
-    assert "已被占用" in capsys.readouterr().err
-
-
 @pytest.mark.services
 @pytest.mark.slow
 @pytest.mark.timeout(400)
