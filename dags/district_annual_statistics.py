@@ -12,6 +12,11 @@ gather into the next run, so a year's backfill consolidates once rather than onc
 whose year has not changed since the last consolidation (the table `consolidation` holds a digest
 of its inputs) leaves the figures and files as they are. After two hours of waiting, or if the wait
 fails, it consolidates anyway. A manual run with `year` always consolidates.
+
+It never silently replaces figures with emptier ones: a year nobody has an accepted return for is
+not consolidated (no `out/<year>` appears), and a consolidation that would drop the year's figures
+to zero or lose units counted last time fails at once (red), leaving the figures and files as they
+were; its log names the year and the units. Run it manually with `接受减少` ticked when that is right.
 """
 
 from __future__ import annotations
@@ -35,7 +40,11 @@ from pipeline.triggers import WaitForMonthlyRunsOperator
     params={
         "year": Param(
             None, type=["null", "integer"], minimum=2000, maximum=2100,
-            title="年度", description="Year to consolidate; empty: the year of the triggering asset event.",
+            title="年度", description="要汇总的年度；留空则为触发它的资产事件所属年度。",
+        ),
+        "accept_fewer": Param(
+            False, type="boolean", title="接受减少",
+            description="汇总结果比上次少（指标归零或少计单位）时仍替换指标和文件；默认拒绝。",
         ),
     },
     tags=["district", "annual", "figures"],
@@ -54,13 +63,26 @@ def district_annual_statistics():
     @task(trigger_rule="all_done")
     def consolidate_figures(params=None, triggering_asset_events=None) -> list[dict]:
         """Compute, store and write out the figures of the year(s): the Param, else the asset events' years."""
+        from airflow.sdk.exceptions import AirflowFailException
+
         from pipeline.airflow_glue import task_settings
-        from pipeline.annual import consolidate_year, years_to_consolidate
+        from pipeline.annual import years_to_consolidate
+        from pipeline.jobs import EmptierFigures, consolidate_year
 
         year_param = (params or {}).get("year")
         years = years_to_consolidate(year_param, triggering_asset_events)
-        # Asset-triggered: a year whose inputs have not changed since its last consolidation is left as it is.
-        return [consolidate_year(year, task_settings(), unless_unchanged=not year_param) for year in years]
+        done, refused = [], []
+        for year in years:
+            try:
+                # Asset-triggered: a year whose inputs have not changed since its last consolidation stands.
+                done.append(consolidate_year(year, task_settings(), unless_unchanged=not year_param,
+                                             accept_fewer=bool((params or {}).get("accept_fewer"))))
+            except EmptierFigures as exc:
+                refused.append(str(exc))
+        if refused:
+            # Retrying reads the same warehouse: fail now, loudly, with the figures and files left as they were.
+            raise AirflowFailException("\n".join(refused))
+        return done
 
     wait >> consolidate_figures()
 

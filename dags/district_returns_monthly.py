@@ -5,20 +5,29 @@ Reads every workbook in `inbox/<YYYY-MM>/`, archives it by SHA-256, validates ea
 Great Expectations suite (`expectations/`) and loads the month into the district warehouse in one
 transaction. Refused returns are quarantined with every reason (sheet, cell, column, value) and
 the rest of the month still loads. It writes a marked-up copy and a 退回通知 for each refused
-workbook under `feedback/<YYYY-MM>/`; the task's log ends with the problems to send back and the
-units still missing returns.
+workbook under `feedback/<YYYY-MM>/`; the task's log ends with a Chinese summary: the problems to
+send back and the units still missing returns (both as warnings).
 
-**Which month a run processes**
+**Which month a run processes: the month of its logical date (Asia/Shanghai)**
 
-| run | month |
-|---|---|
-| scheduled | month M runs after its deadline, the 8th of M+1 at 06:00 Asia/Shanghai, and processes M |
-| backfill over a date range | every month M whose 8th lies in the range (2020-01-01 → 2020-12-31: 2020-01 … 2020-12) |
-| manual with `period` | that month (`YYYY-MM`) |
-| manual without `period` | the last complete month |
+| run | logical date | month |
+|---|---|---|
+| scheduled | the 8th of M, 06:00 (the run starts on the 8th of M+1, M's deadline) | M |
+| backfill, any reprocess choice | each 8th, 06:00 in the range (2020-03-01 → 2020-05-31) | 2020-03 … 2020-05 |
+| `python -m pipeline run` | the 8th of M, 06:00 | M |
+| manual with `报告期` | any | that month |
+| manual without `报告期` | given / none | its logical date's month / the previous month |
+
+A scheduled or backfill run whose conf names another month than its own fails at once, without
+retries, naming both. The run id (`backfill__2020-03-07T22:00:00+00:00`, UTC) and the logical date
+name the month; so do the task's return value and the asset event's extra (`period`).
+
+**Green, or pink: what to chase.** The run succeeds whenever the month loaded. Its last task,
+`check_month_complete`, is *success* (green) when every unit reported and nothing was refused,
+and *skipped* (pink) when returns were refused or units are missing: its log says which.
 
 Re-running a month is safe: it leaves the warehouse unchanged unless the inbox changed.
-When it finishes it updates the asset `district://warehouse/monthly-returns`, which starts
+When the load finishes it updates the asset `district://warehouse/monthly-returns`, which starts
 `district_annual_statistics` for the month's year.
 """
 
@@ -49,38 +58,40 @@ _TZ = os.environ.get("DISTRICT_TZ", "Asia/Shanghai")
     params={
         "period": Param(
             None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
-            title="报告期 (YYYY-MM)", description="Reporting month to process; empty: derived from the run.",
+            title="报告期 (YYYY-MM)",
+            description="手动运行时要处理的月份；留空则为逻辑日期所在月份。回填时请留空：每个运行处理自己的月份。",
         ),
     },
     tags=["district", "monthly", "returns"],
     doc_md=__doc__,
 )
 def district_returns_monthly():
-    # One task, not one per stage: every task is a process that imports the pipeline and Great
-    # Expectations, and every hop between tasks waits for the scheduler, so the stages run batched
-    # inside it, in this order. Each stage is idempotent: a retry redoes the month and changes nothing.
+    # One task for the load, not one per stage: every task is a process that imports the pipeline and
+    # Great Expectations, and every hop waits for the scheduler. Each stage is idempotent: a retry changes nothing.
     @task(outlets=[MONTHLY_RETURNS])
-    def ingest_returns(params=None, data_interval_start=None, dag_run=None, outlet_events=None) -> dict:
+    def ingest_returns(params=None, dag_run=None, outlet_events=None) -> dict:
         """Name the run's month; archive, read, validate and load its returns; write the feedback for refused
         ones; end the log with what to send back and who is missing."""
-        from pipeline.airflow_glue import task_settings
-        from pipeline.feedback import write_month_feedback
-        from pipeline.ingest import run_month
-        from pipeline.periods import resolve_run_period
-        from pipeline.problems_report import log_month_summary
-        from pipeline.validate import build_data_docs
+        from pipeline.airflow_glue import run_period, task_settings
+        from pipeline.jobs import process_month
 
-        run_type = getattr(getattr(dag_run, "run_type", None), "value", getattr(dag_run, "run_type", None))
-        period = resolve_run_period((params or {}).get("period"), data_interval_start, run_type, tz=_TZ)
-        settings = task_settings()
-        summary = run_month(period, settings).as_dict()
-        build_data_docs(settings.data_docs)
-        feedback = [str(p) for p in write_month_feedback(period, settings)]
-        log_month_summary(period, settings, summary, feedback)
-        outlet_events[MONTHLY_RETURNS].extra = {"period": period, "year": int(period[:4])}
-        return {**summary, "feedback": feedback}
+        result = process_month(run_period(dag_run, params, _TZ), task_settings())
+        outlet_events[MONTHLY_RETURNS].extra = {
+            "period": result.period, "year": int(result.period[:4]),
+            "needs_attention": result.needs_attention, "attention_zh": result.attention_zh(),
+        }
+        return result.as_dict()
 
-    ingest_returns()
+    @task
+    def check_month_complete(result: dict) -> str:
+        """Success when every unit reported and nothing was refused; skipped (pink in the grid) otherwise."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if result["needs_attention"]:
+            raise AirflowSkipException(f"{result['attention_zh']}（详见 ingest_returns 日志末尾的汇总）")
+        return f"{result['period']}：全部单位已报送，无退回"
+
+    check_month_complete(ingest_returns())
 
 
 district_returns_monthly()

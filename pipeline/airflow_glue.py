@@ -36,6 +36,21 @@ def task_settings() -> Settings:
     return settings()
 
 
+def run_period(dag_run: object, params: dict | None, tz: str) -> str:
+    """The month a monthly run processes (pipeline.periods.resolve_run_period); a conf that contradicts the
+    run's own month fails the task at once, without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.periods import PeriodConflict, resolve_run_period
+
+    logical_date = getattr(dag_run, "logical_date", None)
+    run_type = getattr(dag_run, "run_type", None)
+    try:
+        return resolve_run_period((params or {}).get("period"), logical_date, run_type, tz=tz)
+    except PeriodConflict as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 MONTHLY_DAG_ID = "district_returns_monthly"
 #: Monthly run states that will still update the monthly asset.
 PENDING_STATES = ("queued", "running")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,12 +12,21 @@ from sqlalchemy.engine import Engine
 
 from pipeline.completeness import YearCompleteness, year_completeness
 from pipeline.config import Settings
-from pipeline.figures import consolidate, monthly_trends, stored_contributions
+from pipeline.figures import consolidate, monthly_trends, stored_contributions, stored_figures
 from pipeline.outputs import write_outputs
 from pipeline.periods import months_of
 from pipeline.provenance import all_provenance
 from pipeline.publish import compare, log_comparison
-from pipeline.warehouse import consolidation, ensure_schema, make_engine, publication, return_file, submission
+from pipeline.warehouse import (
+    consolidation,
+    ensure_schema,
+    figure,
+    figure_contribution,
+    make_engine,
+    publication,
+    return_file,
+    submission,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +72,25 @@ def _unchanged(engine: Engine, year: int, digest: str, folder: str) -> bool:
             and (Path(folder) / "figures.xlsx").is_file() and (Path(folder) / "figures.csv").is_file())
 
 
-def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = False) -> dict:
+def _restore(engine: Engine, year: int, figures: list[dict], contributions: list[dict]) -> None:
+    """Put back the figures ``consolidate`` replaced (a guard refused the new ones)."""
+    with engine.begin() as conn:
+        conn.execute(figure_contribution.delete().where(figure_contribution.c.year == year))
+        conn.execute(figure.delete().where(figure.c.year == year))
+        if figures:
+            conn.execute(figure.insert(), figures)
+        if contributions:
+            conn.execute(figure_contribution.insert(), contributions)
+
+
+def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = False,
+                     guard: Callable[[list[dict], list[dict]], None] | None = None) -> dict:
     """Compute and store ``year``'s figures, write ``out/<year>/figures.{csv,xlsx}``, log changes to published ones.
 
     ``unless_unchanged``: do nothing when the year's inputs are those of its last consolidation, whose
     figures and files are then still exact (asset-triggered runs; a backfill's last events arrive
-    after the consolidation that already read them).
+    after the consolidation that already read them). ``guard(figures, contributions)`` may refuse the new
+    figures by raising: the year's previous figures are put back and no file is written.
     """
     engine = make_engine(settings.warehouse_url)
     ensure_schema(engine)
@@ -80,7 +102,14 @@ def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = 
         log.info("%s: inputs unchanged since the last consolidation (%s); figures and files stand", year,
                  digest[:12])
         return {"year": year, "unchanged": True, "out": folder}
+    previous = (stored_figures(engine, year), stored_contributions(engine, year)) if guard else None
     figures = consolidate(engine, year)
+    if guard is not None and previous is not None:
+        try:
+            guard(figures, stored_contributions(engine, year))
+        except Exception:
+            _restore(engine, year, *previous)
+            raise
     comparison = compare(engine, year, figures=figures)
     out = write_outputs(
         year, figures, stored_contributions(engine, year), settings.out,

@@ -68,6 +68,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     years = _years(args)
+    if not args.direct:
+        # Its own Airflow metadata database: these runs and their asset events stay out of `make airflow`'s
+        # grid and never trigger its annual DAG (set before Airflow is first imported, which reads it).
+        os.environ["AIRFLOW_HOME"] = str(Path(args.airflow_home).resolve() if args.airflow_home else s.run_airflow_home)
+        os.environ.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
     for year in years:
         if args.direct:
             for line in run_year_direct(year, s):
@@ -82,23 +87,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from pipeline.feedback import write_month_feedback
-    from pipeline.ingest import run_month
-    from pipeline.validate import build_data_docs
+    from pipeline.jobs import process_month
 
     s = _settings(args)
-    report = run_month(args.period, s)
-    print("\n".join(report.lines()))
-    print(f"校验报告（Data Docs）：{build_data_docs(s.data_docs)}")
-    for path in write_month_feedback(args.period, s):
-        print(f"退回材料：{path}")
+    result = process_month(args.period, s)
+    print("\n".join(result.report_lines))
+    print(result.summary_zh)
+    print(f"校验报告（Data Docs）：{result.data_docs}")
     return 0
 
 
 def cmd_consolidate(args: argparse.Namespace) -> int:
-    from pipeline.annual import consolidate_year
+    from pipeline.jobs import EmptierFigures, consolidate_year
 
-    print(consolidation_summary(consolidate_year(args.year, _settings(args))))
+    try:
+        result = consolidate_year(args.year, _settings(args), accept_fewer=args.accept_fewer)
+    except EmptierFigures as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(consolidation_summary(result))
     return 0
 
 
@@ -107,6 +114,8 @@ def consolidation_summary(result: dict) -> str:
     from pipeline.figures import LABELS_ZH
 
     year = result["year"]
+    if result.get("skipped"):
+        return f"{year}年：数据仓库中没有任何已接收的报表，不汇总，不生成输出文件"
     if result.get("unchanged"):
         return f"{year}年：报表与上次汇总时相同，指标和输出文件不变（{result['out']}）"
     lines = [f"{year}年汇总完成：{result['figures']}项指标", f"输出文件：{result['out']}（figures.csv、figures.xlsx）"]
@@ -314,11 +323,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--years", help="如 2018-2020：逐年运行，最后列出最后一年的指标")
     p.add_argument("--direct", action="store_true", help="不经 Airflow，直接调用处理函数")
     p.add_argument("--verbose", action="store_true", help="在终端显示 Airflow 日志，不写入文件")
+    p.add_argument("--airflow-home", help="这些运行所用的 Airflow 目录（默认：$DISTRICT_DATA/cli-airflow，"
+                   "与 make airflow 所用的分开）")
     p = add("ingest", cmd_ingest, "归档、校验并入库一个月的报表（不经 Airflow）")
     p.add_argument("--period", required=True)
     p.add_argument("--inbox")
     p = add("consolidate", cmd_consolidate, "计算并保存一年的指标（年度汇总，不经 Airflow）")
     p.add_argument("--year", type=int, required=True)
+    p.add_argument("--accept-fewer", action="store_true",
+                   help="即使指标降为零或计入的单位比上次少，也替换原有指标（确属应当时使用）")
     p = add("figures", cmd_figures, "列出某年已汇总的指标（print the stored figures of a year）")
     p.add_argument("figure", nargs="?", help="只列一项：指标名称、名称中的一段或指标代码")
     p.add_argument("--year", type=int, required=True)

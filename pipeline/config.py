@@ -57,6 +57,12 @@ class Settings:
         return self.data / "out"
 
     @property
+    def run_airflow_home(self) -> Path:
+        """Airflow home of ``python -m pipeline run`` (and ``make demo``): its own metadata database, so its
+        runs and asset events never appear in, or trigger anything of, the Airflow that ``make airflow`` runs."""
+        return self.data / "cli-airflow"
+
+    @property
     def data_docs(self) -> Path:
         return self.data / "gx" / "data_docs"
 

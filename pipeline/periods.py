@@ -38,37 +38,55 @@ def local_month(moment: dt.datetime, tz: str = "Asia/Shanghai") -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
+class PeriodConflict(ValueError):
+    """A run's conf names a month other than the one its logical date fixes: retrying cannot help."""
+
+
+#: Run types whose logical date the timetable fixed (one per month): their month is not negotiable.
+TIMETABLE_RUN_TYPES = ("scheduled", "backfill")
+
+
+def run_type_name(run_type: object) -> str | None:
+    """``"scheduled"``, ``"backfill"``, ``"manual"``, …: the value of a DagRunType, or the string given."""
+    if run_type is None:
+        return None
+    return str(getattr(run_type, "value", run_type))
+
+
 def resolve_run_period(
     param: str | None,
-    data_interval_start: dt.datetime | None,
+    logical_date: dt.datetime | None,
     run_type: str | None,
     now: dt.datetime | None = None,
     tz: str = "Asia/Shanghai",
 ) -> str:
     """The reporting month a monthly-DAG run processes.
 
-    1. The ``period`` Param, when the operator gives one.
-    2. Scheduled and backfill runs: the month, in the bureau's time zone, in which the run's data
-       interval starts. The schedule is a data-interval cron on the deadline day, so month M's run
-       has its interval start on the 8th of M and runs on the 8th of M+1; a backfill over
-       2020-01-01 … 2020-12-31 processes 2020-01 … 2020-12.
-    3. Anything else (a manual run with no period): the last month before ``now``.
+    The month is the month of the run's logical date in the bureau's time zone, whoever made the run:
+    the schedule gives month M's run the logical date of M's 8th, 06:00 (its data interval start),
+    and so does a backfill, a reprocessed run and ``python -m pipeline run``. The data interval is not
+    used: Airflow infers different intervals for the same logical date depending on how the run was made.
 
-    A backfill whose Run Parameters name a period different from a run's own month is refused:
-    otherwise every run of the backfill would silently process that one month.
+    1. Scheduled and backfill runs: their logical date's month. A ``period`` in the conf that names
+       another month raises PeriodConflict naming both (the run must fail at once, not retry).
+    2. Other runs (manual, ``dag.test()``): the ``period`` Param when given, else the logical date's
+       month, else (a manual run without a logical date) the month before ``now``'s.
     """
-    derived = (local_month(data_interval_start, tz)
-               if data_interval_start is not None and run_type in ("scheduled", "backfill") else None)
-    if param:
-        period = validate_period(str(param).strip())
-        if run_type == "backfill" and derived and period != derived:
-            raise ValueError(
-                f"backfill run for {derived} was given period={period}: leave 报告期 empty in a backfill's "
-                "Run Parameters (each run processes its own month)"
+    kind = run_type_name(run_type)
+    own = local_month(logical_date, tz) if logical_date is not None else None
+    asked = validate_period(str(param).strip()) if param else None
+    if kind in TIMETABLE_RUN_TYPES and own:
+        if asked and asked != own:
+            raise PeriodConflict(
+                f"{kind} 运行的逻辑日期对应报告期 {own}，但运行参数 period 为 {asked}：两者不一致，本次运行不重试。"
+                f"请在回填的运行参数中将“报告期”留空（每个运行处理自己的月份），或手动触发并填写报告期 {asked}。"
+                f" ({kind} run of {own} was given period={asked})"
             )
-        return period
-    if derived:
-        return derived
+        return own
+    if asked:
+        return asked
+    if own:
+        return own
     now = now or dt.datetime.now(dt.UTC)
     return shift(local_month(now, tz), -1)
 

@@ -28,7 +28,7 @@ class RunFailed(RuntimeError):
 
 def airflow_environment(settings: Settings) -> dict[str, str]:
     """Environment for an embedded Airflow: home under the data folder, the project's DAGs, no examples."""
-    home = Path(os.environ.get("AIRFLOW_HOME", settings.data / "airflow"))
+    home = Path(os.environ.get("AIRFLOW_HOME", settings.run_airflow_home))
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": os.environ.get("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags")),
@@ -71,6 +71,20 @@ def month_logical_date(period: str) -> dt.datetime:
     return dt.datetime(year, month, day, hour, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(dt.UTC)
 
 
+def _check_month(run, period: str) -> None:
+    """The monthly run processed ``period`` (its task's return value names the month)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids="ingest_returns",
+                                   key="return_value")
+        value = session.scalars(query).first()
+        got = (XComModel.deserialize_value(value) or {}).get("period") if value is not None else None
+    if got != period:
+        raise RunFailed(f"district_returns_monthly for {period} processed {got}")
+
+
 def _check(run, what: str) -> None:
     from airflow.utils.state import DagRunState
 
@@ -94,8 +108,10 @@ def run_year_airflow(
     for period in periods or months_of(year):
         started = time.monotonic()
         with _output_to(log_file):
-            run = monthly.test(logical_date=month_logical_date(period), run_conf={"period": period})
+            # No conf: the month comes from the logical date, as for a scheduled or backfill run of that date.
+            run = monthly.test(logical_date=month_logical_date(period))
         _check(run, f"district_returns_monthly {period}")
+        _check_month(run, period)
         print(f"district_returns_monthly {period}: {run.state} ({time.monotonic() - started:.1f} s)", flush=True)
         runs.append(run)
     with _output_to(log_file):
@@ -131,17 +147,12 @@ def _output_to(log_file: Path | None) -> Iterator[None]:
 
 
 def run_year_direct(year: int, settings: Settings, periods: list[str] | None = None) -> list[str]:
-    """The same work as the DAGs, called as plain functions (no Airflow)."""
-    from pipeline.annual import consolidate_year
-    from pipeline.feedback import write_month_feedback
-    from pipeline.ingest import run_month
-    from pipeline.validate import build_data_docs
+    """The same work as the DAGs (pipeline.jobs), called as plain functions (no Airflow)."""
+    from pipeline.jobs import consolidate_year, process_month
 
     lines: list[str] = []
     for period in periods or months_of(year):
-        report = run_month(period, settings)
-        build_data_docs(settings.data_docs)
-        write_month_feedback(period, settings)
-        lines.extend(report.lines())
+        result = process_month(period, settings)
+        lines.extend(result.summary_zh.splitlines())
     consolidate_year(year, settings)
     return lines

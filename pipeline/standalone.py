@@ -4,8 +4,13 @@ Runs ``airflow standalone`` (api-server, scheduler, dag-processor, triggerer; SQ
 the preloading LocalExecutor of :mod:`pipeline.executors`) with ``AIRFLOW_HOME`` under ``var/airflow``,
 the project's ``dags/``, no example DAGs, the embedded SQLite warehouse under ``DISTRICT_DATA``
 (``var``) and SimpleAuthManager with one user ``admin`` whose password lives in
-``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``. Prints the URL and the login, then
-becomes the Airflow process: Ctrl-C stops everything.
+``$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated``. Prints the URL and the login, starts
+Airflow as a child process and says "已就绪" only once the api-server answers on that address. One
+Ctrl-C (or SIGTERM) stops every component: politely first, then by force after a grace period.
+
+It refuses a port that is taken, and the ports Airflow's own log servers use (8793 and 8794 unless
+``AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT`` / ``TRIGGER_LOG_SERVER_PORT`` say otherwise): the
+api-server would die of "address already in use" while the other components went on.
 
 ``python -m pipeline.standalone [--port 8080] [--host 127.0.0.1] [--warehouse URL]``; the port defaults
 to ``AIRFLOW__API__PORT`` or 8080.
@@ -14,11 +19,17 @@ to ``AIRFLOW__API__PORT`` or 8080.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
+import subprocess
 import sys
+import threading
+import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -98,7 +109,7 @@ def login_banner(url: str, password: str, password_file: Path, dags: str, curren
         f"  DAG 目录  {dags}",
         f"  数据仓库  {current.warehouse_url}",
         f"  收件箱    {current.inbox}/<YYYY-MM>/",
-        "  各组件启动约需一分钟，日志中出现 “Airflow is ready” 后即可登录。按 Ctrl-C 停止。",
+        "  各组件启动约需一分钟；出现 “Airflow 已就绪” 后即可登录。按一次 Ctrl-C 停止全部组件。",
         "=" * 72,
     ]
     return "\n".join(lines)
@@ -115,6 +126,104 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def log_server_ports(env: Mapping[str, str]) -> dict[int, str]:
+    """Ports Airflow's own components listen on besides the api-server: port → what uses it."""
+    return {
+        int(env.get("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT") or 8793): "任务日志服务（worker log server）",
+        int(env.get("AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT") or 8794): "触发器日志服务（triggerer log server）",
+    }
+
+
+def port_problem(host: str, port: int, env: Mapping[str, str]) -> str | None:
+    """Why the api-server cannot use ``port`` (Chinese, for the operator), or None."""
+    reserved = log_server_ports(env)
+    if port in reserved:
+        return f"端口 {port} 是 Airflow 自身的{reserved[port]}使用的端口：请用 --port 指定其他端口（例如 8080）。"
+    if not port_free(host, port):
+        return f"端口 {port} 已被占用：请先停止占用它的程序，或用 --port 指定其他端口。"
+    for other, what in reserved.items():
+        if not port_free("0.0.0.0", other):
+            return (f"Airflow 的{what}端口 {other} 已被占用（可能另一个 Airflow 正在运行）：请先停止它，"
+                    f"或设置 AIRFLOW__LOGGING__{'WORKER' if other == min(reserved) else 'TRIGGER'}_LOG_SERVER_PORT。")
+    return None
+
+
+def api_server_answers(url: str, timeout: float = 5.0) -> bool:
+    """Whether the api-server at ``url`` answers its health endpoint with a healthy metadata database."""
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=timeout) as resp:
+            health = json.load(resp)
+    except (OSError, ValueError):
+        return False
+    return (health.get("metadatabase") or {}).get("status") == "healthy"
+
+
+def _copy_output(stream, out) -> None:
+    """Airflow's output to ours, without its own "ready" line: ours comes when the api-server answers."""
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", errors="replace")
+        if "Airflow is ready" in line:
+            continue
+        out.write(line)
+        out.flush()
+
+
+def stop(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """Stop ``airflow standalone`` and every process it started: SIGINT, then SIGTERM, then SIGKILL."""
+    import psutil
+
+    try:
+        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.Error:
+        family = []
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        alive = [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            break
+        for p in alive:
+            with contextlib.suppress(psutil.Error):
+                p.send_signal(sig)
+        _, still = psutil.wait_procs(alive, timeout=wait)
+        if not still:
+            break
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+def supervise(cmd: list[str], env: dict[str, str], url: str, ready_timeout: float = 240.0) -> int:
+    """Run Airflow; announce it once the api-server answers; stop everything on one Ctrl-C or SIGTERM."""
+    stopping = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    threading.Thread(target=_copy_output, args=(proc.stdout, sys.stdout), daemon=True).start()
+    started, ready, code = time.monotonic(), False, 0
+    try:
+        while not stopping.is_set():
+            if proc.poll() is not None:
+                print(f"\nAirflow 已退出（{proc.returncode}）：见上方日志。", file=sys.stderr, flush=True)
+                return proc.returncode or 1
+            if not ready and api_server_answers(url):
+                ready = True
+                print(f"\n{'=' * 72}\nAirflow 已就绪：{url} （{time.monotonic() - started:.0f} 秒）。"
+                      f"按一次 Ctrl-C 停止。\n{'=' * 72}", flush=True)
+            elif not ready and time.monotonic() - started > ready_timeout:
+                print(f"\napi-server 在 {ready_timeout:.0f} 秒内没有在 {url} 应答：停止 Airflow，见上方日志。",
+                      file=sys.stderr, flush=True)
+                code = 1
+                break
+            stopping.wait(1.0 if ready else 2.0)
+    finally:
+        print("\n正在停止 Airflow 的全部组件……", file=sys.stderr, flush=True)
+        stop(proc)
+        print("Airflow 已停止。", file=sys.stderr, flush=True)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.standalone", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
@@ -123,15 +232,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     env = standalone_environment(os.environ, host=args.host, port=args.port, warehouse=args.warehouse)
-    if not port_free(args.host, args.port):
-        print(f"端口 {args.port} 已被占用：请先停止占用它的程序，或用 --port 指定其他端口。", file=sys.stderr)
+    problem = port_problem(args.host, args.port, env)
+    if problem:
+        print(problem, file=sys.stderr)
         return 1
     home = Path(env["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     Path(env["DISTRICT_DATA"]).mkdir(parents=True, exist_ok=True)
     password_file = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
     password = admin_password(password_file)
-    # This process becomes Airflow next: its environment is the one the tasks will read settings from.
+    # The settings the banner shows are those the tasks will read from this environment.
     os.environ.clear()
     os.environ.update(env)
     banner = login_banner(base_url(args.host, args.port), password, password_file, env["AIRFLOW__CORE__DAGS_FOLDER"],
@@ -140,8 +250,7 @@ def main(argv: list[str] | None = None) -> int:
 
     airflow = Path(sys.executable).parent / "airflow"
     executable = str(airflow) if airflow.exists() else "airflow"
-    os.execvpe(executable, [executable, "standalone"], env)
-    return 0  # not reached: exec replaced this process
+    return supervise([executable, "standalone"], env, base_url(args.host, args.port))
 
 
 if __name__ == "__main__":

@@ -65,5 +65,11 @@ def test_monthly_dag_writes_feedback_and_ends_its_log_with_what_to_send_back(
     log = capsys.readouterr().out + caplog.text
     assert broken.name in log
     for path in written:
-        assert f"feedback written: {path}" in log
-    assert "still missing returns" in log
+        assert f"已写出退回材料：{path}" in log
+    # The closing summary is Chinese; refusals and missing units are warnings.
+    warnings = [line for line in log.splitlines() if "[warning" in line or "WARNING" in line]
+    assert any(f"退回：{broken.name}" in line for line in warnings), warnings
+    assert any("尚未报送：" in line for line in warnings), warnings
+    # The month needs attention: its last task is skipped (pink in the grid), the run still succeeded.
+    states = {ti.task_id: ti.state for ti in monthly.get_task_instances()}
+    assert states == {"ingest_returns": "success", "check_month_complete": "skipped"}, states

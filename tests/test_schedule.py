@@ -44,7 +44,7 @@ def _next_after(dag, earliest: dt.datetime, last=None):
 
 
 def _months(infos) -> list[str]:
-    return [resolve_run_period(None, info.data_interval.start, "backfill") for info in infos]
+    return [resolve_run_period(None, info.logical_date, "backfill") for info in infos]
 
 
 def _backfill_infos(dag, start: dt.datetime, end: dt.datetime) -> list:
@@ -67,7 +67,7 @@ def test_january_runs_on_8_february_0600_shanghai_and_processes_january():
     assert info.run_after == dt.datetime(2020, 2, 8, 6, 0, tzinfo=SHANGHAI)
     assert info.data_interval.start == dt.datetime(2020, 1, 8, 6, 0, tzinfo=SHANGHAI)
     assert info.data_interval.end == info.run_after
-    assert resolve_run_period(None, info.data_interval.start, "scheduled") == "2020-01"
+    assert resolve_run_period(None, info.logical_date, "scheduled") == "2020-01"
 
 
 def test_each_run_follows_the_previous_by_one_month():
@@ -75,13 +75,13 @@ def test_each_run_follows_the_previous_by_one_month():
     january = _next_after(dag, dt.datetime(2020, 1, 1, tzinfo=SHANGHAI))
     february = _next_after(dag, dt.datetime(2020, 1, 1, tzinfo=SHANGHAI), last=january)
     assert february.run_after == dt.datetime(2020, 3, 8, 6, 0, tzinfo=SHANGHAI)
-    assert resolve_run_period(None, february.data_interval.start, "scheduled") == "2020-02"
+    assert resolve_run_period(None, february.logical_date, "scheduled") == "2020-02"
 
 
 def test_december_runs_in_january_of_the_next_year():
     info = _next_after(_monthly_dag(), dt.datetime(2020, 12, 1, tzinfo=SHANGHAI))
     assert info.run_after == dt.datetime(2021, 1, 8, 6, 0, tzinfo=SHANGHAI)
-    assert resolve_run_period(None, info.data_interval.start, "scheduled") == "2020-12"
+    assert resolve_run_period(None, info.logical_date, "scheduled") == "2020-12"
 
 
 @pytest.mark.parametrize("tz", [dt.UTC, SHANGHAI], ids=["utc", "shanghai"])
@@ -115,7 +115,7 @@ def test_deadline_is_configurable(monkeypatch):
     monkeypatch.setenv("DISTRICT_DEADLINE_HOUR", "9")
     info = _next_after(_monthly_dag(), dt.datetime(2020, 1, 1, tzinfo=SHANGHAI))
     assert info.run_after == dt.datetime(2020, 2, 15, 9, 0, tzinfo=SHANGHAI)
-    assert resolve_run_period(None, info.data_interval.start, "scheduled") == "2020-01"
+    assert resolve_run_period(None, info.logical_date, "scheduled") == "2020-01"
 
 
 def test_time_zone_is_configurable(monkeypatch):
@@ -124,4 +124,4 @@ def test_time_zone_is_configurable(monkeypatch):
     info = _next_after(_monthly_dag(), dt.datetime(2020, 1, 1, tzinfo=urumqi))
     assert info.run_after == dt.datetime(2020, 2, 8, 6, 0, tzinfo=urumqi)
     assert info.run_after == dt.datetime(2020, 2, 8, 0, 0, tzinfo=dt.UTC)
-    assert resolve_run_period(None, info.data_interval.start, "scheduled", tz="Asia/Urumqi") == "2020-01"
+    assert resolve_run_period(None, info.logical_date, "scheduled", tz="Asia/Urumqi") == "2020-01"

@@ -141,19 +141,23 @@ def _chrome(profile: Path):
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
 
 
-def _ui_backfill(driver, stack: AirflowStack, start: tuple[str, str], end: tuple[str, str]) -> str:
-    """Log in, open the monthly DAG, Trigger → Backfill over [start, end] with "All Runs"; the dialog's text."""
+def _ui_backfill(driver, stack: AirflowStack, start: tuple[str, str], end: tuple[str, str],
+                 reprocess: str = "completed", login: bool = True) -> str:
+    """Log in (unless ``login`` is False), open the monthly DAG, Trigger → Backfill over [start, end] with
+    ``reprocess`` ("none": Missing Runs, "failed": Missing and Errored Runs, "completed": All Runs),
+    max 3 runs; the dialog's text once Run Backfill was clicked."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(driver, 90)
-    driver.get(stack.base_url + "/")
-    wait.until(ec.visibility_of_element_located((By.NAME, "username"))).send_keys("admin")
-    driver.find_element(By.NAME, "password").send_keys(stack.password)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait.until(lambda d: "/auth/login" not in d.current_url)
+    if login:
+        driver.get(stack.base_url + "/")
+        wait.until(ec.visibility_of_element_located((By.NAME, "username"))).send_keys("admin")
+        driver.find_element(By.NAME, "password").send_keys(stack.password)
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait.until(lambda d: "/auth/login" not in d.current_url)
 
     driver.get(f"{stack.base_url}/dags/{MONTHLY}")
     wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "button[aria-label='Trigger Dag']"))).click()
@@ -174,13 +178,13 @@ def _ui_backfill(driver, stack: AirflowStack, start: tuple[str, str], end: tuple
 
     enter(0, *start)
     enter(1, *end)
-    driver.find_element(By.CSS_SELECTOR, "label[id$='radio:completed']").click()  # "All Runs"
+    driver.find_element(By.CSS_SELECTOR, f"label[id$='radio:{reprocess}']").click()
     max_runs = driver.find_element(By.NAME, "max_active_runs")
     max_runs.send_keys(Keys.CONTROL, "a")
     max_runs.send_keys("3")
     run = driver.find_element(By.XPATH, "//button[normalize-space()='Run Backfill']")
     dialog = run.find_element(By.XPATH, "./ancestor::*[@role='dialog'][1]")
-    wait.until(lambda d: "runs will be triggered" in dialog.text)  # the UI's dry run
+    wait.until(lambda d: "will be triggered" in dialog.text)  # the UI's dry run
     text = dialog.text
     wait.until(ec.element_to_be_clickable(run)).click()
     wait.until(ec.invisibility_of_element(dialog))
