@@ -76,7 +76,6 @@ def test_losing_counted_units_is_refused_and_changes_nothing(loaded):
     engine.dispose()
 
 
-@pytest.mark.unit
 def test_pipeline_run_keeps_its_airflow_runs_out_of_the_uis_metadata(tmp_path, monkeypatch):
     """``make demo`` exports AIRFLOW_HOME=var/airflow (the UI's); ``pipeline run`` must not use it."""
     import os
