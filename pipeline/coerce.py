@@ -11,6 +11,7 @@ import re
 import unicodedata
 
 from pipeline.forms import NO, YES
+from pipeline.sanitise import NEUTRALISED
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 # Serial numbers 1982-01-01 .. 2064-01-01: wide enough for any reporting date, narrow enough that
@@ -43,8 +44,6 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
-#: What ``pipeline.workbook.safe_text`` / ``pipeline.outputs.neutralise`` put before formula-like text.
-_NEUTRALISED = ("'=", "'+", "'-", "'@", "'\t", "'\r")
 
 
 def unquote(value: object) -> object:
@@ -53,7 +52,7 @@ def unquote(value: object) -> object:
     Excel and WPS never store the ``'`` a clerk types in front of text, so a stored leading quote
     before ``= + - @`` comes from a workbook we wrote (template, sample, feedback copy).
     """
-    if isinstance(value, str) and value.startswith(_NEUTRALISED):
+    if isinstance(value, str) and value.startswith(NEUTRALISED):
         return value[1:]
     return value
 

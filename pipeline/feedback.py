@@ -8,15 +8,15 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import re
 from pathlib import Path
 
+from pipeline import atomic, sanitise
 from pipeline.archive import archive_path
 from pipeline.config import Settings
-from pipeline.outputs import neutralise
 from pipeline.problems_report import OpenFile, open_problems
 from pipeline.registry import units
 from pipeline.safety import OLE_MAGIC, REFUSED_UNREAD
+from pipeline.sanitise import MAX_NAME_BYTES, clean, file_component, one_line
 from pipeline.warehouse import ensure_schema, make_engine
 
 log = logging.getLogger(__name__)
@@ -24,13 +24,14 @@ log = logging.getLogger(__name__)
 UNKNOWN_UNIT = "未识别单位"
 NOTICE_NAME = "退回通知.docx"
 ANNOTATED_SUFFIX = "_退回标注.xlsx"
-_UNSAFE = re.compile(r"[^\w\u4e00-\u9fff.()（）-]+")
+#: Bytes of a unit folder's name and of an annotated copy's stem (file systems count 255 bytes a name).
+UNIT_NAME_BYTES = 120
+STEM_BYTES = MAX_NAME_BYTES - len(f"_12345678{ANNOTATED_SUFFIX}".encode())
 
 
-def safe_component(name: str, limit: int = 60) -> str:
-    """A clerk-supplied name made safe as one path component: no separators, no ``..``, bounded."""
-    stem = _UNSAFE.sub("_", Path(name.replace("\\", "/")).name).strip("._") or "file"
-    return stem[:limit]
+def safe_component(name: str, limit: int = UNIT_NAME_BYTES) -> str:
+    """A clerk-supplied name made safe as one path component: no separators, no ``..``, ``limit`` bytes."""
+    return file_component(name, limit)
 
 
 def can_annotate(open_file: OpenFile, data: bytes) -> bool:
@@ -55,7 +56,7 @@ def _annotate(source: Path, target: Path, open_file: OpenFile) -> bool:
         # From bytes: the archive's hash-named file has no extension for openpyxl to check.
         wb = load_workbook(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - an unreadable file gets the notice only
-        log.info("no annotated copy of %s: %r", open_file.file_name, exc)
+        log.info("no annotated copy of %s: %s", one_line(open_file.file_name), one_line(repr(exc)))
         return False
     fill = PatternFill("solid", fgColor="FFC7CE")
     notes: dict[tuple[str, str], list[str]] = {}
@@ -68,22 +69,21 @@ def _annotate(source: Path, target: Path, open_file: OpenFile) -> bool:
         merged = next((m for m in ws.merged_cells.ranges if cell in m), None)
         target_cell = ws.cell(merged.min_row, merged.min_col) if merged else ws[cell]
         target_cell.fill = fill
-        comment = Comment("\n".join(messages), "区司法局")
+        comment = Comment(clean("\n".join(messages)), "区司法局")
         comment.width, comment.height = 300, 120
         target_cell.comment = comment
     summary = wb.create_sheet("退回说明", 0)
-    summary.append([f"本工作簿未通过审核，请按下列问题修改后重新报送（标红单元格附有批注）。文件：{open_file.file_name}"])
+    summary.append([sanitise.cell(f"本工作簿未通过审核，请按下列问题修改后重新报送（标红单元格附有批注）。文件：{open_file.file_name}")])
     summary["A1"].font = Font(bold=True)
     summary.append(["工作表", "单元格", "列名", "填写内容", "问题"])
     for cell in summary[2]:
         cell.font = Font(bold=True)
     for p in open_file.problems:
-        summary.append([neutralise(v or "") for v in (p.sheet, p.cell, p.column_label, p.value, p.message_zh)])
+        summary.append([sanitise.cell(v or "") for v in (p.sheet, p.cell, p.column_label, p.value, p.message_zh)])
     for col, width in zip("ABCDE", (14, 10, 20, 24, 60), strict=True):
         summary.column_dimensions[col].width = width
     wb.active = 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(target)
+    atomic.save(target, wb.save)
     return True
 
 
@@ -95,29 +95,28 @@ def _notice(target: Path, unit_name: str, period: str, files: list[OpenFile]) ->
     year, month = period.split("-")
     doc = Document()
     doc.add_heading("月报退回通知", level=1)
-    doc.add_paragraph(f"{unit_name}：")
+    doc.add_paragraph(clean(f"{unit_name}："))
     doc.add_paragraph(
         f"贵单位报送的{year}年{int(month)}月月报未通过审核，未计入统计。请按下列问题修改原工作簿"
         "（附件中的标注副本已将问题单元格标红并加批注），修改后将完整工作簿重新报送。"
     )
     for f in files:
-        doc.add_paragraph(f"文件：{f.file_name}", style="List Bullet")
+        doc.add_paragraph(clean(f"文件：{f.file_name}"), style="List Bullet")
         table = doc.add_table(rows=1, cols=4)
         table.style = "Table Grid"
         for cell, text in zip(table.rows[0].cells, ("位置", "列名", "填写内容", "问题"), strict=True):
             cell.text = text
         for p in f.problems:
             row = table.add_row().cells
-            row[0].text = p.location_zh() if not p.cell else f"{p.sheet} {p.cell}"
-            row[1].text = p.column_label or ""
-            row[2].text = p.value or ""
-            row[3].text = ("（提示）" if p.severity == "warning" else "") + p.message_zh
+            row[0].text = clean(p.location_zh() if not p.cell else f"{p.sheet} {p.cell}")
+            row[1].text = clean(p.column_label)
+            row[2].text = clean(p.value)
+            row[3].text = clean(("（提示）" if p.severity == "warning" else "") + p.message_zh)
     doc.add_paragraph(f"区司法局　{dt.date.today():%Y年%m月%d日}")
     for paragraph in doc.paragraphs:
         for run in paragraph.runs:
             run.font.size = Pt(10.5)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    doc.save(target)
+    atomic.save(target, doc.save)
 
 
 def write_month_feedback(period: str, settings: Settings) -> list[Path]:
@@ -134,9 +133,14 @@ def write_month_feedback(period: str, settings: Settings) -> list[Path]:
     for unit_name, files in sorted(by_unit.items()):
         folder = _inside(root, root / safe_component(unit_name))
         for f in files:
-            name = f"{safe_component(Path(f.file_name).stem)}_{f.sha256[:8]}{ANNOTATED_SUFFIX}"
+            name = f"{safe_component(Path(f.file_name).stem, STEM_BYTES)}_{f.sha256[:8]}{ANNOTATED_SUFFIX}"
             target = _inside(root, folder / name)
-            if _annotate(archive_path(settings.archive, f.sha256), target, f):
+            try:
+                annotated = _annotate(archive_path(settings.archive, f.sha256), target, f)
+            except Exception as exc:  # noqa: BLE001 - one workbook's copy never stops the other units' feedback
+                log.warning("annotated copy of %s failed, notice only: %s", one_line(f.file_name), one_line(repr(exc)))
+                annotated = False
+            if annotated:
                 written.append(target)
         notice = folder / NOTICE_NAME
         _notice(notice, unit_name, period, files)
@@ -156,6 +160,9 @@ def _remove_stale(root: Path) -> None:
     """Drop the feedback an earlier run of the month wrote: a problem fixed since gets no notice."""
     if not root.is_dir():
         return
+    for folder in root.iterdir():
+        if folder.is_dir() and not folder.is_symlink():
+            atomic.remove_stale(folder)
     for path in root.glob("*/*"):
         ours = path.name == NOTICE_NAME or path.name.endswith(ANNOTATED_SUFFIX)
         if ours and path.is_file() and not path.is_symlink():

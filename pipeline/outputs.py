@@ -8,7 +8,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline import atomic
 from pipeline.registry import units
+from pipeline.sanitise import cell as neutralise
+from pipeline.sanitise import one_line, sheet_title
 
 if TYPE_CHECKING:
     from pipeline.completeness import YearCompleteness
@@ -25,13 +28,6 @@ FIGURE_COLUMNS = (
     ("as_of_utc", "数据截至（UTC）"),
     ("contributing_submissions", "报送份数"),
 )
-
-
-def neutralise(value: object) -> object:
-    """Text that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``) is quoted."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _number(value: float) -> int | float:
@@ -72,7 +68,7 @@ def figures_table(figures: list[dict]) -> str:
         value = _number(f["value"])
         shown = value if isinstance(value, int) else f"{value:.2f}"  # rates: exact in csv/json, rounded here
         lines.append(f"{f['code']:<32}{shown:>10}  {f['display_zh']:<14}{f['label_zh']}")
-    return "\n".join(lines)
+    return "\n".join(one_line(line) for line in lines)
 
 
 def write_outputs(
@@ -87,9 +83,9 @@ def write_outputs(
     (figure code → month → value) adds 月度趋势 with a chart per flow figure.
     """
     folder = out_root / str(year)
-    folder.mkdir(parents=True, exist_ok=True)
+    # Each file whole (temporary file, then rename): a kill while writing leaves the previous file.
     # BOM: Excel opens a UTF-8 CSV with Chinese headers correctly only with it.
-    (folder / "figures.csv").write_text(figures_csv(figures), encoding="utf-8-sig")
+    atomic.write_text(folder / "figures.csv", figures_csv(figures), encoding="utf-8-sig")
     _write_xlsx(folder / "figures.xlsx", year, figures, contributions, completeness, comparison,
                 provenance=provenance, trends=trends)
     return folder
@@ -118,7 +114,7 @@ def _write_xlsx(
     for c in contributions:
         by_code.setdefault(c["code"], []).append(c)
     for f in figures:
-        sheet = wb.create_sheet(f["code"][:31])
+        sheet = wb.create_sheet(sheet_title(f["code"]))
         sheet.append([neutralise(f"{f['label_zh']}：{f['display_zh']}（按单位）")])
         sheet["A1"].font = bold
         sheet.append(["单位代码", "单位名称", "贡献数值", "说明"])
@@ -157,4 +153,4 @@ def _write_xlsx(
         *(((author_sheets.TREND_SHEET, "流量指标逐月数值和趋势图"),) if trends else ()),
         ("各指标工作表", "以指标代码命名：各单位贡献、全区调整，以及来源单元格（文件SHA-256、工作表、单元格）"),
     ])
-    wb.save(path)
+    atomic.save(path, wb.save)
