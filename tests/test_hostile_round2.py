@@ -270,7 +270,6 @@ def _march_loads():
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("warehouse_url", ["sqlite", "postgresql"], indirect=True)
 def test_case_6_a_consolidation_reads_one_snapshot(warehouse_url, tmp_path, monkeypatch):
     """A load committing in the middle of a consolidation is in none of its parts (figures, contributions,
     provenance, trends): figures.xlsx agrees with itself and with the stored figures."""
@@ -600,7 +599,6 @@ def _state(settings) -> tuple:
 
 @pytest.mark.integration
 @pytest.mark.slow
-@pytest.mark.parametrize("warehouse_url", ["sqlite", "postgresql"], indirect=True)
 def test_kill_at_named_points_then_rerun_equals_a_clean_run(warehouse_url, tmp_path, tmp_path_factory):
     from pipeline.warehouse import metadata
 
