@@ -105,6 +105,7 @@ def _utc_now() -> dt.datetime:
 
 def _begin(engine: Engine):
     conn = engine.connect()
+    conn.execution_options(sqlite_immediate=True)  # SQLite: the write lock from the start (``warehouse.writing``)
     if engine.dialect.name == "postgresql":
         # One snapshot: the figures checked and the submissions recorded are the same state.
         conn.execution_options(isolation_level="REPEATABLE READ")

@@ -49,6 +49,8 @@ def _picture(match: re.Match[str]) -> str:
 def clean(value: object) -> str:
     """``value`` as text that every output (XML, HTML, terminal) can hold and that displays as it is."""
     text = "" if value is None else str(value)
+    if text.isprintable():  # no control, format (bidi), surrogate or unassigned character: nothing to do
+        return text
     return _INVALID.sub("\ufffd", _CONTROL.sub(_picture, text))
 
 
