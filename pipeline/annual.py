@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from pipeline.completeness import YearCompleteness, year_completeness
 from pipeline.config import Settings
-from pipeline.figures import consolidate, monthly_trends, stored_contributions, stored_figures
+from pipeline.figures import consolidate, monthly_trends, stored_contributions
 from pipeline.outputs import write_outputs
 from pipeline.periods import months_of
 from pipeline.provenance import all_provenance
@@ -20,11 +21,12 @@ from pipeline.publish import compare, log_comparison
 from pipeline.warehouse import (
     consolidation,
     ensure_schema,
-    figure,
-    figure_contribution,
     make_engine,
     publication,
+    reading,
     return_file,
+    session_lock,
+    snapshot,
     submission,
 )
 
@@ -46,14 +48,14 @@ def years_to_consolidate(param: int | None, events: Mapping | None) -> list[int]
     return sorted(years)
 
 
-def inputs_digest(engine: Engine, year: int, completeness: YearCompleteness) -> str:
+def inputs_digest(engine: Engine | Connection, year: int, completeness: YearCompleteness) -> str:
     """SHA-256 of everything a consolidation of ``year`` reads: workbooks, submissions, completeness, publications.
 
     Facts need no part of their own: a submission's id is derived from its workbook's bytes.
     """
     months = months_of(year)
     digest = hashlib.sha256()
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         for table, where in ((return_file, return_file.c.period.between(months[0], months[-1])),
                              (submission, submission.c.period.between(months[0], months[-1])),
                              (publication, publication.c.year == year)):
@@ -65,22 +67,23 @@ def inputs_digest(engine: Engine, year: int, completeness: YearCompleteness) -> 
     return digest.hexdigest()
 
 
-def _unchanged(engine: Engine, year: int, digest: str, folder: str) -> bool:
-    with engine.connect() as conn:
-        last = conn.execute(sa.select(consolidation).where(consolidation.c.year == year)).first()
+def outputs_intact(folder: Path) -> bool:
+    """Whether ``figures.xlsx`` is a whole workbook (every zip entry's CRC right) and ``figures.csv`` has
+    its header: what a file cut short, emptied or overwritten with something else fails."""
+    xlsx, csv_path = folder / "figures.xlsx", folder / "figures.csv"
+    try:
+        with zipfile.ZipFile(xlsx) as package:
+            if "xl/workbook.xml" not in package.namelist() or package.testzip() is not None:
+                return False
+        return csv_path.read_text(encoding="utf-8-sig").startswith("指标代码,")
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError, EOFError, ValueError):
+        return False
+
+
+def _unchanged(conn: Connection, year: int, digest: str, folder: str) -> bool:
+    last = conn.execute(sa.select(consolidation).where(consolidation.c.year == year)).first()
     return (last is not None and last.inputs_sha256 == digest and last.out_dir == folder
-            and (Path(folder) / "figures.xlsx").is_file() and (Path(folder) / "figures.csv").is_file())
-
-
-def _restore(engine: Engine, year: int, figures: list[dict], contributions: list[dict]) -> None:
-    """Put back the figures ``consolidate`` replaced (a guard refused the new ones)."""
-    with engine.begin() as conn:
-        conn.execute(figure_contribution.delete().where(figure_contribution.c.year == year))
-        conn.execute(figure.delete().where(figure.c.year == year))
-        if figures:
-            conn.execute(figure.insert(), figures)
-        if contributions:
-            conn.execute(figure_contribution.insert(), contributions)
+            and outputs_intact(Path(folder)))
 
 
 def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = False,
@@ -90,33 +93,30 @@ def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = 
     ``unless_unchanged``: do nothing when the year's inputs are those of its last consolidation, whose
     figures and files are then still exact (asset-triggered runs; a backfill's last events arrive
     after the consolidation that already read them). ``guard(figures, contributions)`` may refuse the new
-    figures by raising: the year's previous figures are put back and no file is written.
+    figures by raising: the transaction rolls back, so the previous figures stay and no file is written.
     """
     engine = make_engine(settings.warehouse_url)
     ensure_schema(engine)
-    # Read before consolidating: a load committing meanwhile makes the next run consolidate again.
-    completeness = year_completeness(engine, year, settings)
-    digest = inputs_digest(engine, year, completeness)
     folder = str(settings.out / str(year))
-    if unless_unchanged and _unchanged(engine, year, digest, folder):
-        log.info("%s: inputs unchanged since the last consolidation (%s); figures and files stand", year,
-                 digest[:12])
-        return {"year": year, "unchanged": True, "out": folder}
-    previous = (stored_figures(engine, year), stored_contributions(engine, year)) if guard else None
-    figures = consolidate(engine, year)
-    if guard is not None and previous is not None:
-        try:
-            guard(figures, stored_contributions(engine, year))
-        except Exception:
-            _restore(engine, year, *previous)
-            raise
-    comparison = compare(engine, year, figures=figures)
-    out = write_outputs(
-        year, figures, stored_contributions(engine, year), settings.out,
-        completeness=completeness, comparison=comparison,
-        provenance=all_provenance(engine, year), trends=monthly_trends(engine, year),
-    )
-    with engine.begin() as conn:
+    # One snapshot for everything read (figures, contributions, provenance, trends, completeness, the
+    # digest): a load committing meanwhile is in none of them, and makes the next run consolidate again.
+    with session_lock(engine, f"district-consolidate-{year}"), snapshot(engine) as conn:
+        completeness = year_completeness(conn, year, settings)
+        digest = inputs_digest(conn, year, completeness)
+        if unless_unchanged and _unchanged(conn, year, digest, folder):
+            log.info("%s: inputs unchanged since the last consolidation (%s); figures and files stand", year,
+                     digest[:12])
+            return {"year": year, "unchanged": True, "out": folder}
+        figures = consolidate(conn, year)
+        if guard is not None:
+            # Raising here rolls the snapshot's transaction back: the stored figures and the files stay.
+            guard(figures, stored_contributions(conn, year))
+        comparison = compare(conn, year, figures=figures)
+        out = write_outputs(
+            year, figures, stored_contributions(conn, year), settings.out,
+            completeness=completeness, comparison=comparison,
+            provenance=all_provenance(conn, year), trends=monthly_trends(conn, year),
+        )
         conn.execute(consolidation.delete().where(consolidation.c.year == year))
         conn.execute(consolidation.insert(), {"year": year, "inputs_sha256": digest, "out_dir": str(out)})
     for f in figures:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 import unicodedata
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from pipeline import sanitise
 from pipeline.figures import by_section, figure_specs
 from pipeline.report import local_time, report_text
 
@@ -74,7 +74,7 @@ def use_cjk_font(wb: Workbook) -> None:
 
 def sheet_title(text: str, used: set[str]) -> str:
     """A worksheet name from a Chinese label: no ``[]:*?/\\``, at most 31 characters, unique in ``used``."""
-    base = re.sub(r"[\[\]:*?/\\]", "", text).strip("' ") or "指标"
+    base = sanitise.sheet_title(text).strip() or "指标"
     name, n = base[:31], 2
     while name in used:
         suffix = f"（{n}）"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -29,17 +30,38 @@ def cmd_template(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Years a command accepts: the reporting years the pipeline can hold.
+FIRST_YEAR, LAST_YEAR = 1990, 2100
+
+
+class UsageError(Exception):
+    """An argument the command cannot use; the message (Chinese) says which and what is expected."""
+
+
+def _year(value: int) -> int:
+    if not FIRST_YEAR <= value <= LAST_YEAR:
+        raise UsageError(f"年度须在 {FIRST_YEAR}–{LAST_YEAR} 之间，收到 {value}")
+    return value
+
+
 def _years(args: argparse.Namespace) -> list[int]:
     """``--years 2018-2020`` (or ``2018,2020``), else ``--year``."""
     if not getattr(args, "years", None):
         if args.year is None:
-            raise SystemExit("请给出 --year 年份 或 --years 起止年份（如 --years 2018-2020）")
-        return [args.year]
+            raise UsageError("请给出 --year 年份 或 --years 起止年份（如 --years 2018-2020）")
+        return [_year(args.year)]
     text = args.years.replace(" ", "")
-    if "-" in text:
-        first, last = (int(x) for x in text.split("-", 1))
-        return list(range(first, last + 1))
-    return sorted(int(x) for x in text.split(","))
+    try:
+        if "-" in text:
+            first, last = (int(x) for x in text.split("-", 1))
+            years = list(range(first, last + 1))
+        else:
+            years = sorted(int(x) for x in text.split(","))
+    except ValueError:
+        raise UsageError(f"--years 须形如 2018-2020 或 2018,2020，收到 {text!r}") from None
+    if not years:
+        raise UsageError(f"--years {text!r} 不含任何年度")
+    return [_year(y) for y in years]
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -365,8 +387,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """Arguments every command shares, checked before any work: a bad one is one line, not a traceback."""
+    from pipeline.periods import validate_period
+
+    if getattr(args, "period", None) is not None:
+        try:
+            validate_period(args.period)
+            if not 1 <= int(args.period[5:]) <= 12:
+                raise ValueError(args.period)
+        except ValueError:
+            raise UsageError(f"--period 须为 YYYY-MM（如 2020-03），收到 {args.period!r}") from None
+        _year(int(args.period[:4]))
+    if getattr(args, "year", None) is not None:
+        _year(args.year)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def expected_failure(exc: BaseException) -> tuple[int, str] | None:
+    """(exit status, one Chinese line naming the cause) for a failure the operator can act on; else None."""
+    import sqlalchemy as sa
+
+    from pipeline.sanitise import one_line
+
+    if isinstance(exc, UsageError):
+        return 2, f"参数错误：{exc}"
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+        return 3, f"数据仓库不可用（连接失败或中断），本次未完成，可在恢复后重新运行：{one_line(_first_line(exc))}"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f"（{one_line(exc.filename)}）" if exc.filename else ""
+        return 4, f"磁盘空间不足{where}，本次未完成；腾出空间后重新运行即可（已提交的数据不受影响）"
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return 4, f"没有写入权限：{one_line(exc.filename or '')}（{one_line(exc.strerror or '')}）"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; an expected failure (bad argument, warehouse down, disk full) is one line on
+    stderr and a non-zero exit status, never a traceback."""
     level = os.environ.get("DISTRICT_LOG_LEVEL", "WARNING")
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        _check_args(args)
+        return args.func(args)
+    except Exception as exc:
+        known = expected_failure(exc)
+        if known is None:
+            raise
+        logging.getLogger(__name__).debug("expected failure", exc_info=True)
+        print(known[1], file=sys.stderr)
+        return known[0]

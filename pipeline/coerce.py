@@ -11,6 +11,7 @@ import re
 import unicodedata
 
 from pipeline.forms import NO, YES
+from pipeline.sanitise import NEUTRALISED
 
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 #: Serial day 0 of a workbook saved with the 1904 date system (``<workbookPr date1904="1"/>``, Excel for Mac).
@@ -45,8 +46,6 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
-#: What ``pipeline.workbook.safe_text`` / ``pipeline.outputs.neutralise`` put before formula-like text.
-_NEUTRALISED = ("'=", "'+", "'-", "'@", "'\t", "'\r")
 
 
 def unquote(value: object) -> object:
@@ -55,7 +54,7 @@ def unquote(value: object) -> object:
     Excel and WPS never store the ``'`` a clerk types in front of text, so a stored leading quote
     before ``= + - @`` comes from a workbook we wrote (template, sample, feedback copy).
     """
-    if isinstance(value, str) and value.startswith(_NEUTRALISED):
+    if isinstance(value, str) and value.startswith(NEUTRALISED):
         return value[1:]
     return value
 

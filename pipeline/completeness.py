@@ -33,7 +33,7 @@ from pipeline.config import Settings
 from pipeline.forms import FORMS
 from pipeline.periods import deadline, months_of, validate_period
 from pipeline.registry import units
-from pipeline.warehouse import _lock, completeness, insert_rows, return_file, submission
+from pipeline.warehouse import _lock, completeness, insert_rows, reading, return_file, submission, writing
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def refresh_completeness(
     """Recompute and store ``period``'s rows (replacing them); idempotent. ``now``: naive UTC."""
     validate_period(period)
     due = due_utc(period, settings)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         _lock(conn, f"district-month-{period}")
         rows = compute_month(conn, period, due, now or _utc_now())
         conn.execute(completeness.delete().where(completeness.c.period == period))
@@ -188,11 +188,11 @@ def _owed(unit_code: str) -> tuple[str, ...]:
 
 
 def year_completeness(
-    engine: Engine, year: int, settings: Settings | None = None, *, now: dt.datetime | None = None
+    engine: Engine | Connection, year: int, settings: Settings | None = None, *, now: dt.datetime | None = None
 ) -> YearCompleteness:
     """Stored rows of ``year``'s months; months with workbooks but no rows are computed, not stored."""
     months = months_of(year)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = [dict(r._mapping) for r in conn.execute(
             sa.select(completeness).where(completeness.c.period.between(months[0], months[-1]))
         )]

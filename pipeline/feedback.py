@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pipeline import atomic, sanitise
 from pipeline.archive import archive_path
 from pipeline.config import Settings
-from pipeline.outputs import neutralise
 from pipeline.problems import Problem
 from pipeline.problems_report import OpenFile, open_problems
 from pipeline.registry import units
 from pipeline.safety import OLE_MAGIC, REFUSED_UNREAD
+from pipeline.sanitise import MAX_NAME_BYTES, clean, file_component, one_line
 from pipeline.warehouse import ensure_schema, make_engine
 
 log = logging.getLogger(__name__)
@@ -27,13 +28,14 @@ log = logging.getLogger(__name__)
 UNKNOWN_UNIT = "未识别单位"
 NOTICE_NAME = "退回通知.docx"
 ANNOTATED_SUFFIX = "_退回标注.xlsx"
-_UNSAFE = re.compile(r"[^\w\u4e00-\u9fff.()（）-]+")
+#: Bytes of a unit folder's name and of an annotated copy's stem (file systems count 255 bytes a name).
+UNIT_NAME_BYTES = 120
+STEM_BYTES = MAX_NAME_BYTES - len(f"_12345678{ANNOTATED_SUFFIX}".encode())
 
 
-def safe_component(name: str, limit: int = 60) -> str:
-    """A clerk-supplied name made safe as one path component: no separators, no ``..``, bounded."""
-    stem = _UNSAFE.sub("_", Path(name.replace("\\", "/")).name).strip("._") or "file"
-    return stem[:limit]
+def safe_component(name: str, limit: int = UNIT_NAME_BYTES) -> str:
+    """A clerk-supplied name made safe as one path component: no separators, no ``..``, ``limit`` bytes."""
+    return file_component(name, limit)
 
 
 def can_annotate(open_file: OpenFile, data: bytes) -> bool:
@@ -58,7 +60,7 @@ def _annotate(source: Path, target: Path, open_file: OpenFile) -> bool:
         # From bytes: the archive's hash-named file has no extension for openpyxl to check.
         wb = load_workbook(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - an unreadable file gets the notice only
-        log.info("no annotated copy of %s: %r", open_file.file_name, exc)
+        log.info("no annotated copy of %s: %s", one_line(open_file.file_name), one_line(repr(exc)))
         return False
     fill = PatternFill("solid", fgColor="FFC7CE")
     notes: dict[tuple[str, str], list[str]] = {}
@@ -71,14 +73,13 @@ def _annotate(source: Path, target: Path, open_file: OpenFile) -> bool:
         merged = next((m for m in ws.merged_cells.ranges if cell in m), None)
         target_cell = ws.cell(merged.min_row, merged.min_col) if merged else ws[cell]
         target_cell.fill = fill
-        comment = Comment("\n".join(messages), "区司法局")
+        comment = Comment(clean("\n".join(messages)), "区司法局")
         comment.width, comment.height = 300, 120
         target_cell.comment = comment
     summary = wb.create_sheet("退回说明", 0)
     _write_summary(summary, open_file)
     wb.active = 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(target)
+    atomic.save(target, wb.save)
     return True
 
 
@@ -264,7 +265,7 @@ def _write_summary(ws, open_file: OpenFile) -> None:
     thin = Side(style="thin", color="999999")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     wrap = Alignment(wrap_text=True, vertical="top")
-    ws.append([neutralise(f"本工作簿未通过审核，请按下列问题修改后重新报送（标红单元格附有批注）。"
+    ws.append([sanitise.cell(f"本工作簿未通过审核，请按下列问题修改后重新报送（标红单元格附有批注）。"
                           f"文件：{open_file.file_name}")])
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(SUMMARY_WIDTHS))
     ws["A1"].font = Font(bold=True)
@@ -279,7 +280,7 @@ def _write_summary(ws, open_file: OpenFile) -> None:
     from pipeline.author_sheets import text_width
 
     for p in open_file.problems:
-        values = [neutralise(v or "") for v in (p.sheet, p.cell, p.column_label, p.value, clerk_message(p))]
+        values = [sanitise.cell(v or "") for v in (p.sheet, p.cell, p.column_label, p.value, clerk_message(p))]
         ws.append(values)
         for cell in ws[ws.max_row]:
             cell.alignment, cell.border = wrap, border
@@ -325,14 +326,14 @@ def _notice(target: Path, unit_name: str, period: str, files: list[OpenFile],
 
     para(f"{year}年{month}月报表退回通知", size=18, bold=True, font=NOTICE_TITLE_FONT,
          align=WD_ALIGN_PARAGRAPH.CENTER, after=12)
-    para(f"{unit_name}：")
+    para(clean(f"{unit_name}："))
     para(f"贵单位报送的{year}年{month}月报表工作簿未通过审核，情况如下。请按表中问题修改原工作簿"
          "（附件中的标注副本已将问题单元格标红并加批注），修改后重新报送完整工作簿。", indent=True)
     for number, f in enumerate(files, start=1):
         statements = notice_statements(period, f, facts, tz) if facts else [f"退回的工作簿：《{f.file_name}》。"]
-        para(f"{number}. {statements[0]}", bold=True, after=2)
+        para(clean(f"{number}. {statements[0]}"), bold=True, after=2)
         for line in statements[1:]:
-            para(line, size=11, indent=True, after=2)
+            para(clean(line), size=11, indent=True, after=2)
         table = doc.add_table(rows=1, cols=len(NOTICE_COLUMNS))
         table.style = "Table Grid"
         table.alignment = WD_TABLE_ALIGNMENT.CENTER
@@ -348,12 +349,12 @@ def _notice(target: Path, unit_name: str, period: str, files: list[OpenFile],
             cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
         _repeat_header(table.rows[0])
         for p in f.problems:
-            texts = (
+            texts = tuple(clean(t) for t in (
                 p.location_zh() if not p.cell else f"{p.sheet} {p.cell}",
                 p.column_label or "",
                 p.value or "",
                 ("（提示）" if p.severity == "warning" else "") + clerk_message(p),
-            )
+            ))
             cells = table.add_row().cells
             for cell, text, (_, width) in zip(cells, texts, NOTICE_COLUMNS, strict=True):
                 _set_cell_width(cell, width)
@@ -371,8 +372,7 @@ def _notice(target: Path, unit_name: str, period: str, files: list[OpenFile],
     written_on = facts.written_on if facts else dt.datetime.now(ZoneInfo(tz)).date()
     para("区司法局", align=WD_ALIGN_PARAGRAPH.RIGHT, after=0)
     para(_cn_date(written_on), align=WD_ALIGN_PARAGRAPH.RIGHT)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    doc.save(target)
+    atomic.save(target, doc.save)
 
 
 def write_month_feedback(period: str, settings: Settings) -> list[Path]:
@@ -392,9 +392,14 @@ def write_month_feedback(period: str, settings: Settings) -> list[Path]:
     for unit_name, files in sorted(by_unit.items()):
         folder = _inside(root, root / safe_component(unit_name))
         for f in files:
-            name = f"{safe_component(Path(f.file_name).stem)}_{f.sha256[:8]}{ANNOTATED_SUFFIX}"
+            name = f"{safe_component(Path(f.file_name).stem, STEM_BYTES)}_{f.sha256[:8]}{ANNOTATED_SUFFIX}"
             target = _inside(root, folder / name)
-            if _annotate(archive_path(settings.archive, f.sha256), target, f):
+            try:
+                annotated = _annotate(archive_path(settings.archive, f.sha256), target, f)
+            except Exception as exc:  # noqa: BLE001 - one workbook's copy never stops the other units' feedback
+                log.warning("annotated copy of %s failed, notice only: %s", one_line(f.file_name), one_line(repr(exc)))
+                annotated = False
+            if annotated:
                 written.append(target)
         notice = folder / NOTICE_NAME
         facts = notice_facts(engine, period, codes[unit_name], files, settings)
@@ -415,6 +420,9 @@ def _remove_stale(root: Path) -> None:
     """Drop the feedback an earlier run of the month wrote: a problem fixed since gets no notice."""
     if not root.is_dir():
         return
+    for folder in root.iterdir():
+        if folder.is_dir() and not folder.is_symlink():
+            atomic.remove_stale(folder)
     for path in root.glob("*/*"):
         ours = path.name == NOTICE_NAME or path.name.endswith(ANNOTATED_SUFFIX)
         if ours and path.is_file() and not path.is_symlink():

@@ -14,9 +14,11 @@ always add up to the figure.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +31,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from pipeline.config import FIGURES_CSV
 from pipeline.forms import CLOSED, YES
-from pipeline.warehouse import FACT_TABLES, bulk_insert, figure, figure_contribution, period_year, submission
+from pipeline.warehouse import (
+    FACT_TABLES,
+    bulk_insert,
+    figure,
+    figure_contribution,
+    period_year,
+    reading,
+    submission,
+)
 
 ADJUSTMENT = "*"
 
@@ -804,26 +814,41 @@ def _all_forms(engine: Engine, conn: Connection, year: int) -> dict[str, list[Fi
     """
     if conn.dialect.name != "postgresql":
         return {form: fn(conn, year) for form, fn in CONSOLIDATORS.items()}
+    # Inside a REPEATABLE READ transaction (``warehouse.snapshot``) the readers share its snapshot.
+    shared = None
+    if conn.in_transaction() and conn.get_isolation_level() == "REPEATABLE READ":
+        shared = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+        if not re.fullmatch(r"[0-9A-Fa-f-]+", shared):
+            raise ValueError(f"unexpected snapshot id {shared!r}")
 
     def read(form: str) -> list[FigureResult]:
-        with engine.begin() as own:
-            _no_jit(own)
-            return CONSOLIDATORS[form](own, year)
+        with engine.connect() as own:
+            if shared:
+                own.execution_options(isolation_level="REPEATABLE READ")
+            with own.begin():
+                if shared:
+                    own.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{shared}'")
+                _no_jit(own)
+                return CONSOLIDATORS[form](own, year)
 
     with ThreadPoolExecutor(max_workers=READERS) as pool:
         futures = {form: pool.submit(read, form) for form in CONSOLIDATORS}
         return {form: future.result() for form, future in futures.items()}
 
 
-def consolidate(engine: Engine, year: int) -> list[dict]:
-    """Compute the year's figures, store them (replacing the year's previous ones) and return them."""
+def consolidate(bind: Engine | Connection, year: int) -> list[dict]:
+    """Compute the year's figures, store them (replacing the year's previous ones) and return them.
+
+    Given a connection, in its transaction (``warehouse.snapshot``: one state for everything read).
+    """
     specs = figure_specs()
     rows: list[dict] = []
     contributions: dict[str, list] = {c.name: [] for c in figure_contribution.columns}
-    with engine.begin() as conn:
+    own = contextlib.nullcontext(bind) if isinstance(bind, Connection) else bind.begin()
+    with own as conn:
         _no_jit(conn)
         stats = _form_stats(conn, year)
-        for form_code, results in _all_forms(engine, conn, year).items():
+        for form_code, results in _all_forms(conn.engine, conn, year).items():
             count, as_of = stats.get(form_code, (0, None))
             for result in results:
                 spec = specs[result.code]
@@ -848,25 +873,25 @@ def consolidate(engine: Engine, year: int) -> list[dict]:
     return rows
 
 
-def stored_figures(engine: Engine, year: int) -> list[dict]:
+def stored_figures(engine: Engine | Connection, year: int) -> list[dict]:
     """The figures last consolidated for ``year``, in report order."""
     order = list(figure_specs())
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = [dict(r._mapping) for r in conn.execute(sa.select(figure).where(figure.c.year == year))]
     return sorted(rows, key=lambda r: order.index(r["code"]) if r["code"] in order else len(order))
 
 
-def stored_contributions(engine: Engine, year: int) -> list[dict]:
-    with engine.connect() as conn:
+def stored_contributions(engine: Engine | Connection, year: int) -> list[dict]:
+    with reading(engine) as conn:
         return [dict(r._mapping) for r in conn.execute(
             sa.select(figure_contribution).where(figure_contribution.c.year == year)
             .order_by(figure_contribution.c.code, figure_contribution.c.unit_code)
         )]
 
 
-def monthly_trends(engine: Engine, year: int) -> dict[str, dict[str, float]]:
+def monthly_trends(engine: Engine | Connection, year: int) -> dict[str, dict[str, float]]:
     """Figure code → month → value, for every flow figure of ``year``."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return {code: monthly_values(conn, code, year) for code, d in FIGURE_DEFS.items() if d.measure == "flow"}
 
 

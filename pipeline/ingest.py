@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
 
-from pipeline.archive import InboxFile, archive_files, list_inbox
+from pipeline.archive import InboxFile, SourceGone, archive_files, list_inbox
 from pipeline.completeness import refresh_completeness
 from pipeline.config import Settings
 from pipeline.forms import FORMS, Form
@@ -25,6 +25,7 @@ from pipeline.problems import Problem, show_value
 from pipeline.problems_report import resent_warnings
 from pipeline.reader import WorkbookReader, default_reader
 from pipeline.safety import InputRefused, check_workbook_bytes
+from pipeline.sanitise import one_line
 from pipeline.warehouse import FileLoad, SubmissionLoad, ensure_schema, load_month, make_engine
 
 log = logging.getLogger(__name__)
@@ -39,24 +40,36 @@ class MonthReport:
     nil_returns: int = 0
     refused_files: list[tuple[str, list[str]]] = field(default_factory=list)
     warnings: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: Files listed in the inbox that could not be read any more (moved or deleted meanwhile): name, reason.
+    gone: list[tuple[str, str]] = field(default_factory=list)
+    #: Refused files of earlier runs no longer in the inbox: their problems are closed.
+    withdrawn: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
             "period": self.period, "files": self.files, "loaded": self.loaded, "nil_returns": self.nil_returns,
-            "quarantined": self.quarantined, "refused_files": [n for n, _ in self.refused_files],
+            "quarantined": self.quarantined, "refused_files": [one_line(n) for n, _ in self.refused_files],
+            "gone_files": [one_line(n) for n, _ in self.gone], "withdrawn_files": [one_line(n) for n in self.withdrawn],
         }
 
     def lines(self) -> list[str]:
+        """The operator's summary; every name and value passes the sanitiser (no terminal escapes)."""
         out = [
             f"{self.period}：收到{self.files}个文件，入库{self.loaded}张报表（其中“本月无”{self.nil_returns}张），"
             f"退回{self.quarantined}张"
         ]
         for name, msgs in self.refused_files:
-            out.append(f"  退回《{name}》：")
-            out.extend(f"    - {m}" for m in msgs)
+            out.append(f"  退回《{one_line(name)}》：")
+            out.extend(f"    - {one_line(m)}" for m in msgs)
         for name, msgs in self.warnings:
-            out.append(f"  提示《{name}》：")
-            out.extend(f"    - {m}" for m in msgs)
+            out.append(f"  提示《{one_line(name)}》：")
+            out.extend(f"    - {one_line(m)}" for m in msgs)
+        for name, reason in self.gone:
+            out.append(f"  文件“{one_line(name)}”列出后已无法读取（{one_line(reason)}），本次未处理；"
+                       "文件放回收件箱后重新运行本月即可")
+        if self.withdrawn:
+            out.append("  以下退回文件已不在收件箱中，其问题已关闭（不再列入问题清单和退回通知）："
+                       + "、".join(f"“{one_line(n)}”" for n in self.withdrawn))
         return out
 
 
@@ -64,10 +77,15 @@ def file_id(period: str, sha256: str) -> str:
     return f"{period}:{sha256[:16]}"
 
 
-def archive_month(period: str, settings: Settings) -> Iterator[tuple[InboxFile, bytes]]:
-    """Copy every file of ``inbox/<period>/`` into the archive; each is yielded once archived, before it is read."""
+def archive_month(
+    period: str, settings: Settings, gone: list[SourceGone] | None = None
+) -> Iterator[tuple[InboxFile, bytes]]:
+    """Copy every file of ``inbox/<period>/`` into the archive; each is yielded once archived, before it is read.
+
+    Files that vanish between listing and reading are appended to ``gone``.
+    """
     validate_period(period)
-    return archive_files(list_inbox(settings.inbox / period), settings.archive)
+    return archive_files(list_inbox(settings.inbox / period), settings.archive, gone)
 
 
 def read_and_parse(
@@ -84,7 +102,7 @@ def read_and_parse(
             out.append((info, None, [exc.problem]))
             continue
         except Exception as exc:  # noqa: BLE001 - any reader failure is the file's problem, not the run's
-            log.warning("cannot read %s: %r", info.name, exc)
+            log.warning("cannot read %s: %s", one_line(info.name), one_line(repr(exc)))
             out.append((info, None, [Problem(
                 "文件无法作为 Excel 工作簿打开，可能已损坏，请在 Excel 中打开、另存为 .xlsx 后重新报送",
                 rule="unreadable",
@@ -255,13 +273,16 @@ def run_month(period: str, settings: Settings, *, engine=None) -> MonthReport:
     """Archive, read, validate and load one month; the warehouse gets one transaction."""
     engine = engine or make_engine(settings.warehouse_url)
     ensure_schema(engine)
-    files = archive_month(period, settings)
+    gone: list[SourceGone] = []
+    files = archive_month(period, settings, gone)
     results = read_and_parse(period, files)
     parsed = [(f"{file_id(period, info.sha256)}:{s.form.code}", s)
               for info, wb, _ in results if wb for s in wb.sheets]
     validate_month(period, parsed, data_docs=settings.data_docs)
     loads, report = build_loads(period, results)
-    load_month(engine, period, loads)
+    report.gone = [(g.path.name, g.reason.strerror or str(g.reason)) for g in gone]
+    # With a file vanished meanwhile the inbox is not known whole: earlier refusals stay open this time.
+    report.withdrawn = load_month(engine, period, loads, withdraw_absent=not gone)
     log.info("loaded %s at %s", period, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     refresh_completeness(engine, period, settings)
     return report

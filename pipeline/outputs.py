@@ -9,7 +9,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline import atomic
 from pipeline.registry import units
+from pipeline.sanitise import cell as neutralise
+from pipeline.sanitise import one_line
 
 if TYPE_CHECKING:
     from pipeline.completeness import YearCompleteness
@@ -45,13 +48,6 @@ def _xlsx_value(f: dict, key: str) -> object:
     if key == "as_of_utc":
         return local_time(f[key]).replace("（北京时间）", "") if f[key] else None
     return neutralise(f[key])
-
-
-def neutralise(value: object) -> object:
-    """Text that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``) is quoted."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _number(value: float) -> int | float:
@@ -92,7 +88,7 @@ def figures_table(figures: list[dict]) -> str:
         value = _number(f["value"])
         shown = value if isinstance(value, int) else f"{value:.2f}"  # rates: exact in csv/json, rounded here
         lines.append(f"{f['code']:<32}{shown:>10}  {f['display_zh']:<14}{f['label_zh']}")
-    return "\n".join(lines)
+    return "\n".join(one_line(line) for line in lines)
 
 
 def write_outputs(
@@ -107,9 +103,9 @@ def write_outputs(
     (figure code → month → value) adds 月度趋势 with a chart per flow figure.
     """
     folder = out_root / str(year)
-    folder.mkdir(parents=True, exist_ok=True)
+    # Each file whole (temporary file, then rename): a kill while writing leaves the previous file.
     # BOM: Excel opens a UTF-8 CSV with Chinese headers correctly only with it.
-    (folder / "figures.csv").write_text(figures_csv(figures), encoding="utf-8-sig")
+    atomic.write_text(folder / "figures.csv", figures_csv(figures), encoding="utf-8-sig")
     _write_xlsx(folder / "figures.xlsx", year, figures, contributions, completeness, comparison,
                 provenance=provenance, trends=trends)
     return folder
@@ -196,4 +192,4 @@ def _write_xlsx(
     for sheet in wb.worksheets:
         sheet.oddFooter.right.text = f"生成于 {made}"
     author_sheets.use_cjk_font(wb)
-    wb.save(path)
+    atomic.save(path, wb.save)

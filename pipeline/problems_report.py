@@ -14,6 +14,7 @@ from pipeline.forms import FORMS
 from pipeline.periods import validate_period
 from pipeline.problems import Problem
 from pipeline.registry import units
+from pipeline.sanitise import one_line
 from pipeline.warehouse import FileLoad, ensure_schema, make_engine, problem, return_file, submission
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ def open_problems(engine: Engine, period: str) -> list[OpenFile]:
             .where(submission.c.period == period)
         ).all()
         files = conn.execute(
-            sa.select(return_file).where(return_file.c.period == period, return_file.c.status != "accepted")
+            sa.select(return_file)
+            .where(return_file.c.period == period, return_file.c.status.not_in(("accepted", "withdrawn")))
             .order_by(return_file.c.received_at_utc, return_file.c.file_name)
         ).all()
         probs = conn.execute(
@@ -147,7 +149,8 @@ def month_problems_text(engine: Engine, period: str) -> str:
         lines = [f"{period}：{len(resent)}个单位报送了多份有效工作簿（以最后收到的为准）"]
         lines.extend(f"- [{names.get(r.unit_code or '', '未识别单位')}] {r.describe_zh()}" for r in resent)
         text += "\n" + "\n".join(lines)
-    return text
+    # File names and cell values are the clerks': shown, never obeyed by the terminal.
+    return "\n".join(one_line(line) for line in text.split("\n"))
 
 
 def log_month_summary(period: str, settings: Settings, summary: dict, feedback: list[str]) -> str:
@@ -161,6 +164,10 @@ def log_month_summary(period: str, settings: Settings, summary: dict, feedback: 
     )
     for line in text.splitlines():
         log.info("%s", line)
+    for name in summary.get("gone_files", []):
+        log.warning("文件“%s”列出后已无法读取，本次未处理；放回收件箱后重新运行本月", name)
+    if summary.get("withdrawn_files"):
+        log.info("已不在收件箱中的退回文件，其问题已关闭：%s", "、".join(summary["withdrawn_files"]))
     log.info("%s", missing_line(engine, period))
     for path in feedback:
         log.info("feedback written: %s", path)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from pipeline.figures import FIGURE_DEFS, LABELS_ZH
 from pipeline.forms import FORMS
 from pipeline.registry import units
-from pipeline.warehouse import submission, submission_column
+from pipeline.warehouse import reading, submission, submission_column
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def format_provenance(code: str, year: int, figure_row: dict | None, cells: list
     return "\n".join(lines)
 
 
-def all_provenance(engine: Engine, year: int) -> dict[str, list[SourceCell]]:
+def all_provenance(engine: Engine | Connection, year: int) -> dict[str, list[SourceCell]]:
     """Figure code → its source cells, for every figure of ``year`` (one connection)."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return {code: provenance(conn, code, year) for code in FIGURE_DEFS}

@@ -29,7 +29,14 @@ from pipeline.figures import (
 from pipeline.forms import FORMS
 from pipeline.outputs import neutralise
 from pipeline.registry import units
-from pipeline.warehouse import figure, publication, publication_submission, published_figure, submission
+from pipeline.warehouse import (
+    figure,
+    publication,
+    publication_submission,
+    published_figure,
+    reading,
+    submission,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +105,7 @@ def _utc_now() -> dt.datetime:
 
 def _begin(engine: Engine):
     conn = engine.connect()
+    conn.execution_options(sqlite_immediate=True)  # SQLite: the write lock from the start (``warehouse.writing``)
     if engine.dialect.name == "postgresql":
         # One snapshot: the figures checked and the submissions recorded are the same state.
         conn.execution_options(isolation_level="REPEATABLE READ")
@@ -269,13 +277,13 @@ def _feeding_forms(code: str) -> set[str]:
 
 
 def compare(
-    engine: Engine, year: int, *, figures: list[dict] | None = None, version: int | None = None
+    engine: Engine | Connection, year: int, *, figures: list[dict] | None = None, version: int | None = None
 ) -> Comparison | None:
     """Compare a published version (default the latest) with ``figures`` (default: consolidated now).
 
     None when ``year`` has no published version.
     """
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         query = sa.select(publication).where(publication.c.year == year)
         query = query.where(publication.c.version == version) if version else query.order_by(
             publication.c.version.desc()).limit(1)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from pipeline import atomic
 from pipeline.config import PACKAGE_DATA
 from pipeline.figures import LABELS_ZH, display, figure_specs, stored_figures
 from pipeline.warehouse import publication
@@ -202,8 +203,7 @@ def write_docx(report: ReportText, path: Path) -> Path:
                 run.font.size = Pt(9)
                 run.font.color.rgb = RGBColor(0x59, 0x59, 0x59)
                 _east_asian_font(run, "宋体")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    doc.save(path)
+    atomic.save(path, doc.save)
     return path
 
 
@@ -212,7 +212,7 @@ def write_report(engine: Engine, year: int, out_dir: Path) -> tuple[Path, Path]:
     report = build_report(engine, year)
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = out_dir / MARKDOWN_NAME
-    markdown.write_text(to_markdown(report), encoding="utf-8")
+    atomic.write_text(markdown, to_markdown(report))
     return markdown, write_docx(report, out_dir / DOCX_NAME)
 
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline import config
+from pipeline import atomic, config, sanitise
 from pipeline.forms import FORMS, NO, YES, Column, Form
 
 if TYPE_CHECKING:
@@ -419,8 +419,22 @@ def _store_result(directory: Path, result: Any, run_id: Any) -> None:
     )
     *folders, name = key.to_tuple()
     path = directory.joinpath(RESULTS_DIR, *folders, f"{name}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result.to_json_dict(), indent=2, sort_keys=True), encoding="utf-8")
+    stored = result.to_json_dict()
+    for one in stored.get("results", []):
+        # Clerks' values as GX's renderer puts them into the pages: unescaped. Escaped here, once.
+        one["result"] = _escaped(one.get("result"))
+    atomic.write_text(path, json.dumps(stored, indent=2, sort_keys=True))
+
+
+def _escaped(value: Any) -> Any:
+    """Every string in ``value`` (nested lists and dicts) through ``sanitise.html``."""
+    if isinstance(value, str):
+        return sanitise.html(value)
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    return value
 
 
 def validate_frame(

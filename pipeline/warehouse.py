@@ -7,6 +7,7 @@ exactly the same rows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -32,7 +33,8 @@ return_file = sa.Table(
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
     sa.Column("received_at_utc", sa.DateTime, nullable=False),
     sa.Column("unit_code", sa.String(16)),
-    sa.Column("status", sa.String(16), nullable=False, comment="parsed | refused"),
+    sa.Column("status", sa.String(16), nullable=False,
+              comment="accepted | partly_refused | refused | withdrawn (refused, then no longer in the inbox)"),
     sa.UniqueConstraint("period", "sha256"),
     comment="grain: one row per distinct workbook (by SHA-256) received in an inbox month",
 )
@@ -240,18 +242,85 @@ def make_engine(url: str) -> Engine:
         if db and db != ":memory:":
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         # Several months may load at once (backfills); wait for the file lock instead of failing.
-        return sa.create_engine(url, connect_args={"timeout": 120})
+        engine = sa.create_engine(url, connect_args={"timeout": 120})
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy, not the driver, begins transactions (``_sqlite_begin``): the driver would begin one
+    # only at the first write, so the reads before it saw whatever was committed at each statement.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    options = conn.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return
+    # IMMEDIATE takes the database's write lock at once (waiting up to the busy timeout for it): the
+    # transaction then reads a state no other writer changes until it commits.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("sqlite_immediate") else "BEGIN")
+
+
+@contextlib.contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction. On SQLite it holds the write lock from its start (``BEGIN IMMEDIATE``): two
+    processes never both read "empty" and then both write, and what it reads stays true until it commits.
+    On PostgreSQL, a READ COMMITTED transaction (callers take advisory locks with ``_lock``)."""
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            yield conn
+
+
+@contextlib.contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """One transaction that reads one state of the warehouse and may write: REPEATABLE READ on
+    PostgreSQL, the write lock held throughout on SQLite."""
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_immediate=True)
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
+@contextlib.contextmanager
+def reading(bind: Engine | Connection) -> Iterator[Connection]:
+    """``bind`` itself if it is a connection (its transaction, its snapshot), else a new connection."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as conn:
+            yield conn
+
+
+@contextlib.contextmanager
+def session_lock(engine: Engine, key: str) -> Iterator[None]:
+    """Serialise work on ``key`` across processes on PostgreSQL, taken before a REPEATABLE READ transaction
+    begins (inside one, the wait would come after its snapshot). SQLite: ``snapshot`` serialises."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": key})
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": key})
+
+
 def _lock(conn: Connection, key: str) -> None:
-    """Serialise work on one key (a month, the schema) across processes on PostgreSQL."""
+    """Serialise work on one key (a month, the schema) across processes on PostgreSQL; on SQLite the
+    write transaction's lock (``writing``) serialises all writers."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
 
 
 def ensure_schema(engine: Engine) -> None:
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         _lock(conn, "district-warehouse-schema")
         metadata.create_all(conn)
         _create_missing_indexes(conn)
@@ -286,10 +355,15 @@ class FileLoad:
     problems: list[dict[str, Any]]
 
 
-def load_month(engine: Engine, period: str, files: Sequence[FileLoad]) -> None:
-    """Replace what these files contributed to ``period`` and settle which submissions are in force."""
+def load_month(engine: Engine, period: str, files: Sequence[FileLoad], *, withdraw_absent: bool = False) -> list[str]:
+    """Replace what these files contributed to ``period`` and settle which submissions are in force.
+
+    With ``withdraw_absent`` (``files`` is the whole inbox month) refused files of earlier runs that are
+    not among ``files`` are marked ``withdrawn``: their problems are closed. Returns their names.
+    """
     file_ids = [f.file_row["file_id"] for f in files]
-    with engine.begin() as conn:
+    withdrawn: list[str] = []
+    with writing(engine) as conn:
         _lock(conn, f"district-month-{period}")
         replaced = _delete_files(conn, file_ids)
         # Every table in one bulk statement: a city month is thousands of bookkeeping rows, which
@@ -307,9 +381,23 @@ def load_month(engine: Engine, period: str, files: Sequence[FileLoad]) -> None:
         insert_rows(conn, submission_column, [c for s in subs for c in s.columns])
         insert_rows(conn, problem, [p for f in files for p in f.problems])
         settle_supersession(conn, period)
+        if withdraw_absent:
+            withdrawn = _withdraw_absent(conn, period, file_ids)
         _flush_statistics(conn)
     if files:
         vacuum_analyze(engine, written)
+    return withdrawn
+
+
+def _withdraw_absent(conn: Connection, period: str, present: list[str]) -> list[str]:
+    """Mark the refused files of ``period`` not in ``present`` withdrawn; their names."""
+    absent = (return_file.c.period == period) & (return_file.c.status == "refused") & (
+        return_file.c.file_id.not_in(present) if present else sa.true())
+    names = list(conn.execute(sa.select(return_file.c.file_name).where(absent).order_by(return_file.c.file_name))
+                 .scalars())
+    if names:
+        conn.execute(return_file.update().where(absent).values(status="withdrawn"))
+    return names
 
 
 #: A table's column statistics are taken again once this share of its rows changed since they were

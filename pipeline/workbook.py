@@ -23,7 +23,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.xml.constants import ARC_CORE
 from openpyxl.xml.functions import tostring
 
+from pipeline import atomic
 from pipeline.forms import FORMS, NIL_MARKERS, NO, PERIOD_LABEL, UNIT_LABEL, YES, Column, Form
+from pipeline.sanitise import cell as safe_text
 
 TEMPLATE_NAME = "月报表模板.xlsx"
 GUIDE_SHEET = "填报说明"
@@ -37,9 +39,6 @@ LAST_VALIDATED_ROW = FIRST_DATA_ROW + VALIDATION_ROWS - 1
 NIL_TEXT = NIL_MARKERS[0]
 FOOTER_TEXT = "填表人：        联系电话：        审核人："
 DATE_FORMAT = "yyyy-mm-dd"
-#: First characters that make Excel, WPS or openpyxl read a string as a formula (tab and CR too,
-#: as ``pipeline.outputs.neutralise`` has it: some spreadsheets strip them and then see the rest).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 TYPE_NAMES = {"text": "文本", "int": "整数", "enum": "选项", "yesno": "是否", "date": "日期"}
 
@@ -52,13 +51,6 @@ _CENTRE = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _WRAP = Alignment(vertical="top", wrap_text=True)
 _UNLOCKED = Protection(locked=False)
 _PERIOD_RE = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-def safe_text(value: object) -> object:
-    """``value`` with a leading ``'`` added if it is a string that spreadsheets would run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def period_text(period: str) -> str:
@@ -427,9 +419,8 @@ def save_workbook(wb: Workbook, path: Path, stamp: datetime | None = None) -> No
     openpyxl stamps ``modified`` and every zip entry with the current time, so two saves of the same
     content differ in bytes; with a stamp the bytes depend on the content alone.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     if stamp is None:
-        wb.save(path)
+        atomic.save(path, wb.save)
         return
     # Document properties are UTC; zip entries carry the wall-clock time of the stamp.
     utc = stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
@@ -439,7 +430,8 @@ def save_workbook(wb: Workbook, path: Path, stamp: datetime | None = None) -> No
     wb.properties.modified = utc
     core = tostring(wb.properties.to_tree())
     date_time = stamp.timetuple()[:6]
-    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+    with zipfile.ZipFile(buffer) as src, atomic.replacing(path) as tmp, \
+            zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             data = core if info.filename == ARC_CORE else src.read(info)
             entry = zipfile.ZipInfo(info.filename, date_time=date_time)
