@@ -1,22 +1,20 @@
 """
-### 年度统计 — the report's figures for a year
+### 年度统计：一年的报告指标（annual statistics, the report's figures for a year）
 
-Consolidates the submissions in force for a year into the figures the annual rule-of-law report
-cites, stores them in the warehouse (`figure`, `figure_contribution`) and writes
-`out/<year>/figures.csv` and `figures.xlsx`.
+把一年中有效的报表汇总为法治政府建设年度报告引用的指标，存入数据仓库（`figure`、
+`figure_contribution`），并写出 `out/<year>/figures.csv` 和 `figures.xlsx`。
 
-Runs whenever `district_returns_monthly` updates its asset (the year is taken from the asset
-event), or manually with the `year` Param. It first waits while monthly runs are queued or running
-(a backfill; the wait is deferred to the triggerer and holds no worker slot): their asset events
-gather into the next run, so a year's backfill consolidates once rather than once per month. A run
-whose year has not changed since the last consolidation (the table `consolidation` holds a digest
-of its inputs) leaves the figures and files as they are. After two hours of waiting, or if the wait
-fails, it consolidates anyway. A manual run with `year` always consolidates.
+每当 `district_returns_monthly` 更新其资产时运行（年度取自资产事件），也可手动运行并填写 `年度`。
+它先等待排队中或运行中的月度运行（例如回填期间；等待交给触发器 triggerer，不占用工作槽位）：这些
+运行的资产事件汇集到下一次运行，因此回填一年只汇总一次，而不是每月一次。自上次汇总以来输入没有
+变化的年度（表 `consolidation` 保存其输入摘要）保持指标和文件不变。等待超过两小时或等待失败时，
+照常汇总。手动填写 `年度` 的运行总是重新汇总。
 
-It never silently replaces figures with emptier ones: a year nobody has an accepted return for is
-not consolidated (no `out/<year>` appears), and a consolidation that would drop the year's figures
-to zero or lose units counted last time fails at once (red), leaving the figures and files as they
-were; its log names the year and the units. Run it manually with `接受减少` ticked when that is right.
+它绝不悄悄地以更少的指标替换原有指标：没有任何已接收报表的年度不汇总（不生成 `out/<year>`）；
+汇总会使该年指标全部归零（包括数据仓库中没有某个已有指标年度的任何已接收报表）、少计上次计入的
+单位，或覆盖由另一个数据仓库写出的文件（`out/<year>/.warehouse` 写明是哪个）时，立即失败（红色）、
+不重试，指标和文件保持原样；日志写明年度和原因。确属应当时（例如某单位的报表已撤回），手动运行
+并填写 `年度`、勾选 `接受减少`。
 """
 
 from __future__ import annotations
@@ -40,11 +38,12 @@ from pipeline.triggers import WaitForMonthlyRunsOperator
     params={
         "year": Param(
             None, type=["null", "integer"], minimum=2000, maximum=2100,
-            title="年度", description="要汇总的年度；留空则为触发它的资产事件所属年度。",
+            title="年度", description="要汇总的年度；留空则为触发它的资产事件所属年度。填写时总是重新汇总该年度。",
         ),
         "accept_fewer": Param(
             False, type="boolean", title="接受减少",
-            description="汇总结果比上次少（指标归零或少计单位）时仍替换指标和文件；默认拒绝。",
+            description="汇总结果比上次少（指标归零或少计单位），或 out/<年度> 中的文件由另一个数据仓库写出时，"
+                        "仍替换指标和文件；默认拒绝。仅在确属应当时勾选（例如某单位的报表已撤回）。",
         ),
     },
     tags=["district", "annual", "figures"],
@@ -56,11 +55,14 @@ def district_annual_statistics():
     wait = WaitForMonthlyRunsOperator(
         task_id="wait_for_monthly_runs", poll_interval_s=2.0, wait_timeout=timedelta(hours=2),
         retry_delay=timedelta(seconds=10),
-        doc_md="Wait, without a worker slot, until no monthly run is queued or running; after two hours, go on.",
+        doc_md="等待到没有排队中或运行中的月度运行，期间不占用工作槽位；两小时后照常继续。"
+               "（Wait, without a worker slot, until no monthly run is queued or running; after two hours, go on.）",
     )
 
     # all_done: the wait only saves work; whether it succeeded, timed out or failed, consolidate.
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done",
+          doc_md="计算并保存年度指标，写出 out/<year>/ 下的指标文件：年度取自参数“年度”，未填写时取自资产事件；"
+                 "指标会变少时拒绝替换（见 DAG 说明）。")
     def consolidate_figures(params=None, triggering_asset_events=None) -> list[dict]:
         """Compute, store and write out the figures of the year(s): the Param, else the asset events' years."""
         from airflow.sdk.exceptions import AirflowFailException

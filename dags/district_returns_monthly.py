@@ -1,34 +1,32 @@
 """
-### 月报汇入 — district returns, one reporting month per run
+### 月报汇入：每个运行处理一个报告期（district returns, one reporting month per run）
 
-Reads every workbook in `inbox/<YYYY-MM>/`, archives it by SHA-256, validates each form with its
-Great Expectations suite (`expectations/`) and loads the month into the district warehouse in one
-transaction. Refused returns are quarantined with every reason (sheet, cell, column, value) and
-the rest of the month still loads. It writes a marked-up copy and a 退回通知 for each refused
-workbook under `feedback/<YYYY-MM>/`; the task's log ends with a Chinese summary: the problems to
-send back and the units still missing returns (both as warnings).
+读取 `inbox/<YYYY-MM>/` 中的每个工作簿，按 SHA-256 归档，用各报表的 Great Expectations 校验规则
+（`expectations/`）逐表校验，并在一个事务中把该月载入区数据仓库。被退回的报表连同全部原因（工作表、
+单元格、栏目、值）单独存放，该月其余报表照常载入。每个被退回的工作簿在 `feedback/<YYYY-MM>/` 下生成
+一份标注副本和一份退回通知；`ingest_returns` 的日志以中文汇总结束：要退回改正的问题和尚未报送的单位
+（均记为警告）。
 
-**Which month a run processes: the month of its logical date (Asia/Shanghai)**
+**一个运行处理哪个月：其逻辑日期所在的月份（北京时间）**
 
-| run | logical date | month |
+| 运行 | 逻辑日期 | 处理的月份 |
 |---|---|---|
-| scheduled | the 8th of M, 06:00 (the run starts on the 8th of M+1, M's deadline) | M |
-| backfill, any reprocess choice | each 8th, 06:00 in the range (2020-03-01 → 2020-05-31) | 2020-03 … 2020-05 |
-| `python -m pipeline run` | the 8th of M, 06:00 | M |
-| manual with `报告期` | any | that month |
-| manual without `报告期` | given / none | its logical date's month / the previous month |
+| 定时运行（scheduled） | M 月 8 日 06:00（运行本身在 M+1 月 8 日、即 M 月报送截止时开始） | M |
+| 回填（backfill），任一重新处理选项 | 区间内每个 8 日 06:00（如 2020-03-01 → 2020-05-31） | 2020-03 … 2020-05 |
+| `python -m pipeline run` / `make demo` | M 月 8 日 06:00 | M |
+| 手动运行，填写 `报告期` | 任意 | 所填月份 |
+| 手动运行，不填 `报告期` | 有 / 无 | 逻辑日期所在月份 / 上个月 |
 
-A scheduled or backfill run whose conf names another month than its own fails at once, without
-retries, naming both. The run id (`backfill__2020-03-07T22:00:00+00:00`, UTC) and the logical date
-name the month; so do the task's return value and the asset event's extra (`period`).
+定时运行或回填运行的运行参数（conf）若指定了另一个月份，立即失败、不重试，消息中写明两个月份。
+运行 ID（如 `backfill__2020-03-07T22:00:00+00:00`，UTC 时间）和逻辑日期指明月份；任务的返回值和资产
+事件的 extra（`period`）也写明月份。
 
-**Green, or pink: what to chase.** The run succeeds whenever the month loaded. Its last task,
-`check_month_complete`, is *success* (green) when every unit reported and nothing was refused,
-and *skipped* (pink) when returns were refused or units are missing: its log says which.
+**绿色还是粉色：哪个月需要跟进。** 只要该月载入成功，运行即为成功（绿色）。最后一个任务
+`check_month_complete`：所有单位均已报送且无退回时为 *success*（绿色）；有被退回的工作簿或有单位
+尚未报送时为 *skipped*（粉色），跳过原因写明各有几个，`ingest_returns` 日志末尾写明是哪些。
 
-Re-running a month is safe: it leaves the warehouse unchanged unless the inbox changed.
-When the load finishes it updates the asset `district://warehouse/monthly-returns`, which starts
-`district_annual_statistics` for the month's year.
+重新运行某月是安全的：收件箱没有变化时，数据仓库保持不变。载入完成后更新资产
+`district://warehouse/monthly-returns`，由此触发 `district_annual_statistics` 汇总该月所属的年度。
 """
 
 from __future__ import annotations
@@ -59,7 +57,8 @@ _TZ = os.environ.get("DISTRICT_TZ", "Asia/Shanghai")
         "period": Param(
             None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
             title="报告期 (YYYY-MM)",
-            description="手动运行时要处理的月份；留空则为逻辑日期所在月份。回填时请留空：每个运行处理自己的月份。",
+            description="手动运行时要处理的月份；留空则为逻辑日期所在月份（没有逻辑日期时为上个月）。"
+                        "回填时请留空：每个运行处理自己的月份，填写其他月份的运行会立即失败。",
         ),
     },
     tags=["district", "monthly", "returns"],
@@ -68,7 +67,9 @@ _TZ = os.environ.get("DISTRICT_TZ", "Asia/Shanghai")
 def district_returns_monthly():
     # One task for the load, not one per stage: every task is a process that imports the pipeline and
     # Great Expectations, and every hop waits for the scheduler. Each stage is idempotent: a retry changes nothing.
-    @task(outlets=[MONTHLY_RETURNS])
+    @task(outlets=[MONTHLY_RETURNS],
+          doc_md="确定本运行的报告期；归档、读取、校验并载入该月报表；为被退回的工作簿写出退回材料；"
+                 "日志末尾用中文汇总要退回改正的问题和尚未报送的单位。")
     def ingest_returns(params=None, dag_run=None, outlet_events=None) -> dict:
         """Name the run's month; archive, read, validate and load its returns; write the feedback for refused
         ones; end the log with what to send back and who is missing."""
@@ -82,7 +83,8 @@ def district_returns_monthly():
         }
         return result.as_dict()
 
-    @task
+    @task(doc_md="所有单位均已报送且无退回时为成功（绿色）；否则跳过（粉色），跳过原因写明被退回的工作簿数和"
+                 "未报送的单位数，详见 ingest_returns 日志末尾的汇总。")
     def check_month_complete(result: dict) -> str:
         """Success when every unit reported and nothing was refused; skipped (pink in the grid) otherwise."""
         from airflow.sdk.exceptions import AirflowSkipException
