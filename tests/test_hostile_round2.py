@@ -38,6 +38,7 @@ from pipeline.config import settings as make_settings_
 from pipeline.feedback import write_month_feedback
 from pipeline.figures import FIGURE_DEFS, evaluate
 from pipeline.ingest import build_loads, read_and_parse, run_month
+from pipeline.outputs import CODE_COLUMN
 from pipeline.problems_report import month_problems_text, open_problems
 from pipeline.warehouse import dump, ensure_schema, load_month, make_engine, return_file
 
@@ -207,7 +208,7 @@ def test_case_4_refusal_of_a_file_no_longer_in_the_inbox_is_closed(tmp_path):
     assert any("已不在收件箱中" in line for line in report.lines())
     assert write_month_feedback(PERIOD, settings) == []
     assert not (settings.feedback / PERIOD / "未识别单位" / "退回通知.docx").exists()
-    assert "no open problems" in month_problems_text(engine, PERIOD)
+    assert "没有待处理的问题" in month_problems_text(engine, PERIOD)
     # The archive keeps the truncated bytes; a re-run changes nothing.
     before = dump(engine)
     assert run_month(PERIOD, settings).withdrawn == [] and dump(engine) == before
@@ -297,13 +298,15 @@ def test_case_6_a_consolidation_reads_one_snapshot(warehouse_url, tmp_path, monk
     assert done.wait(timeout=60)  # SQLite: the load waited for the consolidation's lock
     figures = {f["code"]: f["value"] for f in stored_figures(engine, YEAR)}
     wb = load_workbook(settings.out / str(YEAR) / "figures.xlsx")
+    # Figure sheets are named by label; the code stands in row 1 (指标代码：…).
+    by_code = {str(ws.cell(1, CODE_COLUMN).value).removeprefix("指标代码："): ws for ws in wb.worksheets}
     assert {code: months.get(period) for code, months in seen.items() if months.get(period)} == {}
     march = figures_now(warehouse_url)  # the warehouse now holds March too
     assert any(march[c] != figures[c] for c in figures), "March changes some figure"
     for code, value in figures.items():
         if FIGURE_DEFS[code].measure != "flow":
             continue
-        sheet = wb[code]
+        sheet = by_code[code]
         total = next(r[2] for r in sheet.iter_rows(values_only=True) if r[0] == "合计")
         assert total == pytest.approx(value), code
 

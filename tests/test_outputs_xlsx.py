@@ -86,5 +86,5 @@ def test_figures_xlsx_speaks_beijing_time_and_the_cover_counts_plainly(tmp_path)
     text = completeness_summary(year)
     assert "按时报送 5 份（其中“本月无” 2 份）；逾期报送 1 份" in text and "按时报送，本月无数据" not in text
     used: set[str] = set()
-    assert sheet_title("a/b[c]:d", used) == "abcd" and sheet_title("a/b[c]:d", used) == "abcd（2）"
+    assert sheet_title("a/b[c]:d", used) == "a_b_c__d" and sheet_title("a/b[c]:d", used) == "a_b_c__d（2）"
     assert len(sheet_title("长" * 40, used)) == 31
