@@ -17,6 +17,7 @@ from pipeline.outputs import write_outputs
 from pipeline.periods import months_of
 from pipeline.provenance import all_provenance
 from pipeline.publish import compare, log_comparison
+from pipeline.verification_report import write_cover_checks
 from pipeline.warehouse import consolidation, ensure_schema, make_engine, publication, return_file, submission
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,12 @@ def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = 
         return {"year": year, "unchanged": True, "out": folder}
     figures = consolidate(engine, year)
     comparison = compare(engine, year, figures=figures)
+    cells = all_provenance(engine, year)
     out = write_outputs(
         year, figures, stored_contributions(engine, year), settings.out,
         completeness=completeness, comparison=comparison,
-        provenance=all_provenance(engine, year), trends=monthly_trends(engine, year),
+        provenance=cells, trends=monthly_trends(engine, year),
+        cover_checks=lambda ws: write_cover_checks(ws, engine, year, figures, cells),
     )
     with engine.begin() as conn:
         conn.execute(consolidation.delete().where(consolidation.c.year == year))

@@ -119,6 +119,12 @@ def cmd_figures(args: argparse.Namespace) -> int:
         return 1
     render = {"table": figures_table, "csv": figures_csv, "json": figures_json}[args.format]
     print(render(figures))
+    if args.format == "table" and not args.version:
+        from pipeline.verification_report import unconfirmed_by_figure, unconfirmed_text
+
+        flagged = unconfirmed_text(unconfirmed_by_figure(engine, args.year))
+        if flagged:
+            print("\n" + flagged)
     return 0
 
 
@@ -150,7 +156,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
     try:
-        pub = publish(engine, args.year, by=args.by, note=args.note)
+        pub = publish(engine, args.year, by=args.by, note=args.note, accept_unconfirmed=args.accept_unconfirmed)
     except PublishError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -205,7 +211,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         cells = provenance(conn, args.code, args.year)
     print(format_provenance(args.code, args.year, stored.get(args.code), cells))
+    from pipeline.verification_report import unconfirmed_by_figure, unconfirmed_text
+
+    flagged = unconfirmed_text(unconfirmed_by_figure(engine, args.year, {args.code: cells}))
+    if flagged:
+        print("\n" + flagged)
     return 0
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from pipeline.confirm import run_confirm
+
+    return run_confirm(args, _settings(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -280,6 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--by", help="who publishes (default: the operating-system user)")
     p.add_argument("--note", help="what this version is for, e.g. 报送区政府审定稿")
+    p.add_argument("--accept-unconfirmed", action="store_true",
+                   help="publish although values are still 待核实 (needs --note saying why)")
+    p = add("confirm", cmd_confirm, "record the explanation of a unit's verification hits (核实说明) for a month")
+    p.add_argument("--period", required=True)
+    p.add_argument("--unit", required=True, help="the unit's name (or code) as in the registry")
+    p.add_argument("--note", required=True)
+    p.add_argument("--form", choices=tuple(FORMS), help="only this form's hits (default: every form)")
+    p.add_argument("--column", help="only this column's hits (column code, e.g. certified_officers)")
+    p.add_argument("--rule", help="only this rule's hits, e.g. verify_jump")
+    p.add_argument("--by", help="who confirms (default: the operating-system user)")
     p = add("changes", cmd_changes, "published figures the returns in force now would change, and why")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--version", type=int, help="compare with this version (default: the latest)")

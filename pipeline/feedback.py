@@ -141,7 +141,9 @@ def write_month_feedback(period: str, settings: Settings) -> list[Path]:
         notice = folder / NOTICE_NAME
         _notice(notice, unit_name, period, files)
         written.append(notice)
-    return written
+    from pipeline.verification_report import write_hint_files
+
+    return written + write_hint_files(period, settings.feedback, engine)
 
 
 def _inside(root: Path, path: Path) -> Path:

@@ -148,8 +148,8 @@ INSPECTION = Form(
         "完成日期须在报告期所属月份内。",
     ),
     checks=(
-        Check("robust_range", "entities_sampled", k=8, min_history=8, slack=30),
-        Check("joint_agree", "entities_sampled", factor=1.5, slack=2),
+        Check("robust_range", "entities_sampled", k=8, min_history=8, slack=80),
+        Check("joint_agree", "entities_sampled", factor=4, slack=5),
     ),
 )
 
@@ -210,7 +210,7 @@ TRAINING = Form(
         "考试合格人数不得大于参加考试人数；本月未开展专题培训时，参加专题培训人数填 0。",
     ),
     checks=(
-        Check("jump", "certified_officers", factor=1.5, slack=4),
+        Check("jump", "certified_officers", factor=5, slack=10),
         Check("unit_outlier", "certified_officers", factor=2.5, min_history=5, slack=20),
         Check("robust_range", "exam_takers", k=8, slack=6),
         Check("robust_range", "training_sessions", k=8, slack=3),
@@ -387,10 +387,10 @@ MEDIATION = Form(
         "已成立调解组织家数不得大于排摸家数。",
     ),
     checks=(
-        Check("jump", "surveyed_enterprises", factor=1.5, slack=5),
-        Check("jump", "enterprise_mediation_orgs", factor=1.5, slack=5),
-        Check("jump", "service_teams", factor=1.5, slack=3),
-        Check("jump", "grids_covered", factor=1.5, slack=5),
+        Check("jump", "surveyed_enterprises", factor=5, slack=10),
+        Check("jump", "enterprise_mediation_orgs", factor=5, slack=10),
+        Check("jump", "service_teams", factor=5, slack=10),
+        Check("jump", "grids_covered", factor=5, slack=10),
         Check("robust_range", "health_check_reports", k=8, slack=5),
         Check("robust_range", "family_studios_new", k=8, slack=3),
     ),
@@ -416,7 +416,7 @@ LEGAL_AID = Form(
         "本月没有成功讨薪的劳动者时，两项均填 0。",
     ),
     checks=(
-        Check("robust_range", "workers_helped", k=8, slack=10),
+        Check("robust_range", "workers_helped", k=8, slack=50),
         Check("ratio", "wages_recovered_yuan", per="workers_helped", min_per=300, max_per=100000),
     ),
 )
@@ -464,7 +464,7 @@ GENERAL = Form(
         "全程电子化登记数不得大于企业登记总数。",
     ),
     checks=(
-        Check("jump", "devolved_powers", factor=1.5, slack=10),
+        Check("jump", "devolved_powers", factor=5, slack=20),
         Check("robust_range", "registrations_total", k=8, slack=60),
         Check("last_year", "registrations_total", factor=3, slack=100),
         Check("robust_range", "study_sessions", k=8, slack=3),

@@ -146,7 +146,9 @@ def month_problems_text(engine: Engine, period: str) -> str:
         lines = [f"{period}: {len(resent)} unit(s) sent more than one valid workbook (the latest received is in force)"]
         lines.extend(f"- [{names.get(r.unit_code or '', '未识别单位')}] {r.describe_zh()}" for r in resent)
         text += "\n" + "\n".join(lines)
-    return text
+    from pipeline.verification import month_hits_text
+
+    return text + "\n" + month_hits_text(engine, period)
 
 
 def log_month_summary(period: str, settings: Settings, summary: dict, feedback: list[str]) -> str:

@@ -32,11 +32,13 @@ if TYPE_CHECKING:
 WINDOW_MONTHS = 12
 #: Scales the median absolute deviation to a standard deviation for normal data.
 MAD_SCALE = 1.4826
+#: Months whose median a stock's value is compared with (jump).
+JUMP_MONTHS = 3
 SEVERITY = "warning"
 ANY = "*"
 
 RULE_ZH = {
-    "verify_jump": "与上月相比变化过大",
+    "verify_jump": "与前几个月相比变化过大",
     "verify_robust_range": "超出本单位近12个月的正常范围",
     "verify_last_year": "与去年同月相比变化过大",
     "verify_unit_outlier": "远高于其他所有单位",
@@ -152,13 +154,23 @@ def _bounds(form: Form, check: Check, frame: pd.DataFrame, units: pd.Series, his
     def around(ref: pd.Series, factor: float) -> tuple[pd.Series, pd.Series]:
         return (np.minimum(ref / factor, ref - check.slack), np.maximum(ref * factor, ref + check.slack))
 
-    if check.kind in ("jump", "last_year"):
-        when = shift(period, -1 if check.kind == "jump" else -12)
-        past = history[history["period"] == when].dropna(subset=[col])
-        ref = units.map(past.groupby("unit_code")[col].last())
+    if check.kind == "jump":
+        # The median of the last three months: one typo last month does not make this month's value hit.
+        past = history[history["period"] >= shift(period, -JUMP_MONTHS)].dropna(subset=[col])
+        past = past.sort_values("period")
+        ref = units.map(past.groupby("unit_code")[col].median())
+        shown = units.map(past.groupby("unit_code")[col].agg(lambda v: "、".join(_n(x) for x in v)))
+        # A stock that was 0 has no scale to jump from (a new programme starts).
+        ref = ref.where(ref > 0)
         lo, hi = around(ref, check.factor)
-        word = "上月" if check.kind == "jump" else "去年同月"
-        ctx = ref.map(lambda r: None if pd.isna(r) else f"{word} {_n(r)}")
+        ctx = pd.Series([None if pd.isna(r) else f"前{JUMP_MONTHS}个月 {t}" for r, t in zip(ref, shown, strict=True)],
+                        index=frame.index, dtype=object)
+    elif check.kind == "last_year":
+        past = history[history["period"] == shift(period, -12)].dropna(subset=[col])
+        ref = units.map(past.groupby("unit_code")[col].last())
+        ref = ref.where(ref > 0)
+        lo, hi = around(ref, check.factor)
+        ctx = ref.map(lambda r: None if pd.isna(r) else f"去年同月 {_n(r)}")
     elif check.kind == "robust_range":
         stats = _unit_stats(history, col)
         enough = stats[stats["n"] >= check.min_history]
