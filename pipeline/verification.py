@@ -158,10 +158,9 @@ def _bounds(form: Form, check: Check, frame: pd.DataFrame, units: pd.Series, his
         # The median of the last three months: one typo last month does not make this month's value hit.
         past = history[history["period"] >= shift(period, -JUMP_MONTHS)].dropna(subset=[col])
         past = past.sort_values("period")
-        ref = units.map(past.groupby("unit_code")[col].median())
         shown = units.map(past.groupby("unit_code")[col].agg(lambda v: "、".join(_n(x) for x in v)))
-        # A stock that was 0 has no scale to jump from (a new programme starts).
-        ref = ref.where(ref > 0)
+        # A stock at 0 has no scale to jump from: a programme that starts grows from nothing.
+        ref = units.map(past[past[col] > 0].groupby("unit_code")[col].median())
         lo, hi = around(ref, check.factor)
         ctx = pd.Series([None if pd.isna(r) else f"前{JUMP_MONTHS}个月 {t}" for r, t in zip(ref, shown, strict=True)],
                         index=frame.index, dtype=object)
