@@ -82,36 +82,40 @@ def _typo(kind: str, value: int, rng: random.Random, prev: int | None, other: in
 
 
 def seed(data: dict, rate: float, rng: random.Random) -> dict[tuple[str, int, str], str]:
-    """Corrupt ``data`` (one year) in place; (submission id, row, column) → typo kind of every seeded cell."""
-    seeded: dict[tuple[str, int, str], str] = {}
+    """Corrupt ``data`` (one year) in place; (submission id, row, column) → typo kind of every seeded cell.
+
+    ``rate`` × the watched non-zero cells are seeded, the kinds in turn, each in a cell it applies to
+    (a zero can only be dropped from a value that has one).
+    """
+    cells = []
     for form in CHECKED:
         watched = sorted({c.column for c in form.checks})
-        numeric = [c.code for c in form.numeric_columns]
         for (unit, period), sheets in sorted(data.items()):
             for i, row in enumerate(sheets.get(form.code) or []):
-                sub = f"{unit}:{period}:{form.code}"
-                for code in watched:
-                    value = row.get(code)
-                    if value is None or value <= 0 or (sub, i, code) in seeded or rng.random() >= rate:
-                        continue
-                    col = form.column(code)
-                    kinds = [k for k in KINDS if k != "stock_as_flow" or col.measure == "stock"]
-                    rng.shuffle(kinds)
-                    prev_rows = data.get((unit, shift(period, -1)), {}).get(form.code) or []
-                    prev = prev_rows[0].get(code) if prev_rows and form.kind == "aggregate" else None
-                    others = [c for c in numeric if c != code and row.get(c) not in (None, value)]
-                    other_code = rng.choice(others) if others else None
-                    for kind in kinds:
-                        new = _typo(kind, value, rng, prev, row.get(other_code) if other_code else None)
-                        if new is None or new == value:
-                            continue
-                        if kind == "wrong_column":
-                            row[code], row[other_code] = new, value
-                            seeded[(sub, i, other_code)] = kind
-                        else:
-                            row[code] = new
-                        seeded[(sub, i, code)] = kind
-                        break
+                cells += [(form, unit, period, i, row, code) for code in watched if (row.get(code) or 0) > 0]
+    seeded: dict[tuple[str, int, str], str] = {}
+    for n in range(round(rate * len(cells))):
+        kind = KINDS[n % len(KINDS)]
+        for form, unit, period, i, row, code in rng.sample(cells, len(cells)):
+            sub = f"{unit}:{period}:{form.code}"
+            if (sub, i, code) in seeded or (kind == "stock_as_flow" and form.column(code).measure != "stock"):
+                continue
+            value = row[code]
+            prev_rows = data.get((unit, shift(period, -1)), {}).get(form.code) or []
+            prev = prev_rows[0].get(code) if prev_rows and form.kind == "aggregate" else None
+            others = [c.code for c in form.numeric_columns
+                      if c.code != code and row.get(c.code) not in (None, value) and (sub, i, c.code) not in seeded]
+            other_code = rng.choice(others) if others else None
+            new = _typo(kind, value, rng, prev, row.get(other_code) if other_code else None)
+            if new is None or new == value:
+                continue
+            if kind == "wrong_column":
+                row[code], row[other_code] = new, value
+                seeded[(sub, i, other_code)] = kind
+            else:
+                row[code] = new
+            seeded[(sub, i, code)] = kind
+            break
     return seeded
 
 

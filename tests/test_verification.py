@@ -106,7 +106,7 @@ def test_ratio_bounds_trained_officers_per_session_and_unit_outlier_the_others_m
 def test_last_year_compares_with_the_same_month_a_year_before():
     past = history(PETITION, "A", "risks_found", {"2019-04": 30})
     lo, hi, ctx = bounds(PETITION, [{"unit": "A", "risks_found": 300}], past, "last_year", "risks_found")
-    assert hi[0] < 300 and ctx == ["去年同月 30"]
+    assert lo[0] < 30 < hi[0] < 300 and ctx == ["去年同月 30"]
 
 
 @pytest.mark.integration
