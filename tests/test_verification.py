@@ -226,7 +226,8 @@ def test_the_clerks_verify_note_confirms_the_rows_hits(tmp_path, warehouse_url, 
 
 @pytest.mark.integration
 def test_publish_refuses_open_hits_unless_accepted_with_a_note_and_figures_name_them(
-        tmp_path, warehouse_url, make_settings):
+        tmp_path, warehouse_url, make_settings, capsys):
+    from pipeline.cli import main
     from pipeline.figures import consolidate
     from pipeline.publish import PublishError, publish
     from pipeline.verification_report import unconfirmed_by_figure, unconfirmed_text
@@ -240,6 +241,11 @@ def test_publish_refuses_open_hits_unless_accepted_with_a_note_and_figures_name_
     flags = unconfirmed_by_figure(engine, 2020)
     assert set(flags) == {"trained_officers"}  # certified officers feed no figure; the 400 trained does
     assert "参加公共法律知识专题培训人数" in unconfirmed_text(flags)
+    capsys.readouterr()
+    assert main(["figures", "--warehouse", warehouse_url, "--year", "2020"]) == 0
+    assert "含待核实数据的指标 1 项" in capsys.readouterr().out
+    assert main(["explain", "trained_officers", "--warehouse", warehouse_url, "--year", "2020"]) == 0
+    assert "本月 400" in capsys.readouterr().out
     with pytest.raises(PublishError, match="待核实"):
         publish(engine, 2020, by="张三", note="审定稿")
     with pytest.raises(PublishError, match="待核实"):
