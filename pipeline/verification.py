@@ -177,6 +177,8 @@ def _bounds(form: Form, check: Check, frame: pd.DataFrame, units: pd.Series, his
     elif check.kind == "robust_range":
         stats = _unit_stats(history, col)
         enough = stats[stats["n"] >= check.min_history]
+        if enough.empty:
+            return lo, hi, ctx
         median, mad = units.map(enough["median"]), units.map(enough["mad"])
         spread = np.maximum(check.k * MAD_SCALE * mad, check.slack)
         lo, hi = median - spread, median + spread
@@ -219,6 +221,9 @@ def _joint_bounds(check: Check, units: pd.Series, ids: pd.Series, value: pd.Seri
     import pandas as pd
 
     rows = pd.DataFrame({"id": ids, "unit": units, "value": value})[joint].dropna(subset=["value"])
+    if rows.empty:
+        return (pd.Series(np.nan, index=value.index), pd.Series(np.nan, index=value.index),
+                pd.Series(None, index=value.index, dtype=object))
     by_id: dict[object, dict[object, list[float]]] = {}
     for (joint_id, unit), values in rows.groupby(["id", "unit"], dropna=False)["value"].agg(list).items():
         by_id.setdefault(joint_id, {})[unit] = values
