@@ -295,3 +295,21 @@ def test_monthly_dag_flags_in_its_summary_and_the_cover_lists_the_figure(
     cover = wb.worksheets[0]
     text = " ".join(str(c) for row in cover.iter_rows(values_only=True) for c in row if c)
     assert "待核实数据" in text and "参加公共法律知识专题培训人数：含 1 处待核实数据" in text
+
+
+@pytest.mark.integration
+def test_year_on_year_lists_figures_beyond_the_threshold_against_the_year_before(tmp_path):
+    from pipeline.verification_report import YOY_THRESHOLD, year_on_year
+    from pipeline.warehouse import ensure_schema, figure, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
+    ensure_schema(engine)
+    base = {"year": 2019, "section": "一", "label_zh": "x", "unit_zh": "件", "approx": False, "display_zh": "x",
+            "as_of_utc": None, "contributing_submissions": 1}
+    with engine.begin() as conn:
+        conn.execute(figure.insert(), [{**base, "code": "a", "value": 100.0}, {**base, "code": "b", "value": 100.0},
+                                       {**base, "code": "c", "value": 0.0}])
+        now = [{"code": "a", "value": 200.0}, {"code": "b", "value": 100 * (1 + YOY_THRESHOLD)},
+               {"code": "c", "value": 5.0}, {"code": "d", "value": 1.0}]
+        moved = year_on_year(conn, 2020, now)
+    assert moved == [("a", 100.0, 200.0, 1.0)]  # b is at the threshold; c has no base; d no last year
