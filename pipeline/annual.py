@@ -18,6 +18,7 @@ from pipeline.outputs import write_outputs
 from pipeline.periods import months_of
 from pipeline.provenance import all_provenance
 from pipeline.publish import compare, log_comparison
+from pipeline.verification_report import write_cover_checks
 from pipeline.warehouse import (
     consolidation,
     ensure_schema,
@@ -112,10 +113,12 @@ def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = 
             # Raising here rolls the snapshot's transaction back: the stored figures and the files stay.
             guard(figures, stored_contributions(conn, year))
         comparison = compare(conn, year, figures=figures)
+        cells = all_provenance(conn, year)
         out = write_outputs(
             year, figures, stored_contributions(conn, year), settings.out,
             completeness=completeness, comparison=comparison,
-            provenance=all_provenance(conn, year), trends=monthly_trends(conn, year),
+            provenance=cells, trends=monthly_trends(conn, year),
+            cover_checks=lambda ws: write_cover_checks(ws, conn, year, figures, cells),
         )
         conn.execute(consolidation.delete().where(consolidation.c.year == year))
         conn.execute(consolidation.insert(), {"year": year, "inputs_sha256": digest, "out_dir": str(out)})

@@ -179,6 +179,12 @@ def cmd_figures(args: argparse.Namespace) -> int:
         figures = [f for f in figures if f["code"] == code]
     render = {"table": figures_table, "csv": figures_csv, "json": figures_json}[args.format]
     print(render(figures))
+    if args.format == "table" and not args.version:
+        from pipeline.verification_report import unconfirmed_by_figure, unconfirmed_text
+
+        flagged = unconfirmed_text(unconfirmed_by_figure(engine, args.year))
+        if flagged:
+            print("\n" + flagged)
     return 0
 
 
@@ -231,7 +237,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
     try:
-        pub = publish(engine, args.year, by=args.by, note=args.note)
+        pub = publish(engine, args.year, by=args.by, note=args.note, accept_unconfirmed=args.accept_unconfirmed)
     except PublishError as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -287,7 +293,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         cells = provenance(conn, code, args.year)
     print(format_provenance(code, args.year, stored.get(code), cells))
+    from pipeline.verification_report import unconfirmed_by_figure, unconfirmed_text
+
+    flagged = unconfirmed_text(unconfirmed_by_figure(engine, args.year, {code: cells}))
+    if flagged:
+        print("\n" + flagged)
     return 0
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from pipeline.confirm import run_confirm
+
+    return run_confirm(args, _settings(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -369,6 +386,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--by", help="发布人（默认：操作系统用户名）")
     p.add_argument("--note", help="本版用途，如 报送区政府审定稿")
+    p.add_argument("--accept-unconfirmed", action="store_true",
+                   help="尚有待核实的数值时仍然发布（须以 --note 说明理由）")
+    p = add("confirm", cmd_confirm, "记录某单位某月核实提示的说明（核实说明，confirm verification hits）")
+    p.add_argument("--period", required=True, help="报告期 YYYY-MM")
+    p.add_argument("--unit", required=True, help="单位名称、简称或代码")
+    p.add_argument("--note", required=True, help="核实说明：数值属实的理由或更正情况")
+    p.add_argument("--form", choices=tuple(FORMS), help="只确认这张报表的提示（默认：全部报表）")
+    p.add_argument("--column", help="只确认这一栏的提示（栏目代码，如 certified_officers）")
+    p.add_argument("--rule", help="只确认这条规则的提示，如 verify_jump")
+    p.add_argument("--by", help="确认人（默认：操作系统用户名）")
     p = add("changes", cmd_changes, "现行报表会使已发布指标发生哪些变化及原因（changes since publication）")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--version", type=int, help="与哪一版比较（默认：最新一版）")

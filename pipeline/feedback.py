@@ -405,7 +405,9 @@ def write_month_feedback(period: str, settings: Settings) -> list[Path]:
         facts = notice_facts(engine, period, codes[unit_name], files, settings)
         _notice(notice, unit_name, period, files, facts, settings.timezone)
         written.append(notice)
-    return written
+    from pipeline.verification_report import write_hint_files
+
+    return written + write_hint_files(period, settings.feedback, engine)
 
 
 def _inside(root: Path, path: Path) -> Path:

@@ -11,6 +11,7 @@ from typing import Literal
 
 ColumnType = Literal["text", "int", "enum", "yesno", "date"]
 Measure = Literal["stock", "flow"]
+CheckKind = Literal["jump", "robust_range", "last_year", "unit_outlier", "joint_agree", "ratio"]
 
 YES = "是"
 NO = "否"
@@ -48,6 +49,47 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Check:
+    """A verification rule (核实性审核): a hit asks the unit to confirm or explain, it never refuses.
+
+    ``pipeline/verification.py`` turns each into per-row bounds and GX expectations of severity warning.
+    Thresholds are per form: each form declares its own. ``slack`` is an absolute allowance: a value
+    within ``slack`` of the reference never hits (small counts move a lot in relative terms).
+    """
+
+    kind: CheckKind
+    column: str
+    #: jump, last_year: the value may be this many times larger or smaller than the reference;
+    #: unit_outlier: this many times the largest value of the other units; joint_agree: of the partners'.
+    factor: float = 0.0
+    #: robust_range: median ± k · 1.4826 · MAD of the unit's last 12 months.
+    k: float = 0.0
+    #: robust_range: values needed in the window before the rule applies; unit_outlier: other units.
+    min_history: int = 6
+    slack: float = 0.0
+    #: ratio: the denominator column, and the allowed value per unit of it.
+    per: str | None = None
+    min_per: float | None = None
+    max_per: float | None = None
+
+    @property
+    def rule(self) -> str:
+        return f"verify_{self.kind}"
+
+
+#: The column every form carries for the clerk's answer to a verification hit.
+VERIFY_NOTE = "verify_note"
+VERIFY_NOTE_LABEL = "核实说明"
+
+
+def verify_note_column() -> Column:
+    return Column(
+        VERIFY_NOTE, VERIFY_NOTE_LABEL, "text",
+        note="数据经核实无误但与以往差异较大时，在此填写原因；填写后该行的核实提示视为已确认",
+    )
+
+
+@dataclass(frozen=True)
 class Form:
     """A return: one sheet per unit per month."""
 
@@ -61,6 +103,8 @@ class Form:
     #: Columns whose combination is unique within one submission.
     unique_key: tuple[str, ...] = ()
     instructions: tuple[str, ...] = field(default_factory=tuple)
+    #: Verification rules (核实性审核); the hard rules are on the columns.
+    checks: tuple[Check, ...] = ()
 
     def column(self, code: str) -> Column:
         for col in self.columns:
@@ -94,6 +138,7 @@ INSPECTION = Form(
         Column("joint_id", "联合抽查编号", "text", required_when=("joint", YES)),
         Column("completed_on", "完成日期", "date", required=True, date_rule="in_period"),
         Column("issues_found", "发现问题数", "int", min_value=0),
+        verify_note_column(),
     ),
     unique_key=("task_id",),
     instructions=(
@@ -101,6 +146,10 @@ INSPECTION = Form(
         "任务编号在本单位本年度内唯一。",
         "联合抽查：各参与单位填写同一个联合抽查编号，抽取检查对象户数按本次联合抽查实际户数填写。",
         "完成日期须在报告期所属月份内。",
+    ),
+    checks=(
+        Check("robust_range", "entities_sampled", k=8, min_history=8, slack=80),
+        Check("joint_agree", "entities_sampled", factor=4, slack=5),
     ),
 )
 
@@ -125,6 +174,7 @@ TRANSFER = Form(
             "filed_on", "立案日期", "date", required_when=("police_decision", "已立案"),
             date_rule="not_after_period", not_before="transferred_on",
         ),
+        verify_note_column(),
     ),
     unique_key=("transfer_id",),
     instructions=(
@@ -153,10 +203,19 @@ TRAINING = Form(
             "trained_officers", "参加专题培训人数", "int", required=True, min_value=0,
             zero_when_zero="training_sessions", measure="flow",
         ),
+        verify_note_column(),
     ),
     instructions=(
         "每月填一行。持证执法人员数填月末人数；其余各项填本月发生数。",
         "考试合格人数不得大于参加考试人数；本月未开展专题培训时，参加专题培训人数填 0。",
+    ),
+    checks=(
+        Check("jump", "certified_officers", factor=5, slack=10),
+        Check("unit_outlier", "certified_officers", factor=2.5, min_history=5, slack=20),
+        Check("robust_range", "exam_takers", k=8, slack=6),
+        Check("robust_range", "training_sessions", k=8, slack=3),
+        Check("robust_range", "trained_officers", k=8, slack=40),
+        Check("ratio", "trained_officers", per="training_sessions", max_per=150),
     ),
 )
 
@@ -195,6 +254,7 @@ RECONSIDERATION = Form(
             "opinion_letters", "制发复议意见书份数", "int", required_when=("status", CLOSED), min_value=0,
             note="随结案制发的行政复议意见书份数，没有填0",
         ),
+        verify_note_column(),
     ),
     unique_key=("case_id",),
     instructions=(
@@ -239,6 +299,7 @@ LITIGATION = Form(
             "outcome", "裁判结果", "enum", required_when=("status", CLOSED),
             choices=("驳回诉讼请求", "撤销", "确认违法", "责令履行", "原告撤诉", "其他"),
         ),
+        verify_note_column(),
     ),
     unique_key=("case_id",),
     instructions=(
@@ -260,10 +321,16 @@ LEGALITY_REVIEW = Form(
         Column("documents_reviewed", "审核区级文件数", "int", required=True, min_value=0, measure="flow"),
         Column("contracts_reviewed", "审核合同数", "int", required=True, min_value=0, measure="flow"),
         Column("research_meetings", "组织立法调研会场次", "int", required=True, min_value=0, measure="flow"),
+        verify_note_column(),
     ),
     instructions=(
         "每月填一行，各项填本月发生数。",
         "审核区级文件数：本月完成合法性审核的区政府及区政府办公室文件（含行政规范性文件）件数。",
+    ),
+    checks=(
+        Check("robust_range", "documents_reviewed", k=8, slack=5),
+        Check("robust_range", "contracts_reviewed", k=8, slack=5),
+        Check("robust_range", "research_meetings", k=8, slack=3),
     ),
 )
 
@@ -279,8 +346,15 @@ LEGAL_ADVISER = Form(
         Column("opinions_issued", "出具法律意见书份数", "int", required=True, min_value=0, measure="flow"),
         Column("contracts_reviewed", "审查修改合同份数", "int", required=True, min_value=0, measure="flow"),
         Column("meetings_attended", "参加会议次数", "int", required=True, min_value=0, measure="flow"),
+        verify_note_column(),
     ),
     instructions=("每月填一行，各项填区政府法律顾问本月发生数。",),
+    checks=(
+        Check("robust_range", "matters_handled", k=8, slack=5),
+        Check("robust_range", "opinions_issued", k=8, slack=5),
+        Check("robust_range", "contracts_reviewed", k=8, slack=5),
+        Check("robust_range", "meetings_attended", k=8, slack=3),
+    ),
 )
 
 MEDIATION = Form(
@@ -305,11 +379,20 @@ MEDIATION = Form(
         ),
         Column("service_teams", "法律服务团队数", "int", required=True, min_value=0, measure="stock"),
         Column("grids_covered", "进驻网格数", "int", required=True, min_value=0, measure="stock"),
+        verify_note_column(),
     ),
     instructions=(
         "每月填一行。排摸家数、已成立调解组织家数、法律服务团队数、进驻网格数填月末累计数；"
         "法治体检报告数、新成立家事调解工作室数填本月发生数。",
         "已成立调解组织家数不得大于排摸家数。",
+    ),
+    checks=(
+        Check("jump", "surveyed_enterprises", factor=5, slack=10),
+        Check("jump", "enterprise_mediation_orgs", factor=5, slack=10),
+        Check("jump", "service_teams", factor=5, slack=10),
+        Check("jump", "grids_covered", factor=5, slack=10),
+        Check("robust_range", "health_check_reports", k=8, slack=5),
+        Check("robust_range", "family_studios_new", k=8, slack=3),
     ),
 )
 
@@ -326,10 +409,15 @@ LEGAL_AID = Form(
             "wages_recovered_yuan", "追回劳动报酬金额（元）", "int", required=True, min_value=0,
             zero_when_zero="workers_helped", measure="flow", note="以元为单位，填整数",
         ),
+        verify_note_column(),
     ),
     instructions=(
         "每月填一行，各项填本月发生数；金额以元为单位。",
         "本月没有成功讨薪的劳动者时，两项均填 0。",
+    ),
+    checks=(
+        Check("robust_range", "workers_helped", k=8, slack=50),
+        Check("ratio", "wages_recovered_yuan", per="workers_helped", min_per=300, max_per=100000),
     ),
 )
 
@@ -343,8 +431,14 @@ PETITION = Form(
     columns=(
         Column("risks_found", "排查发现信访矛盾隐患数", "int", required=True, min_value=0, measure="flow"),
         Column("risks_resolved", "成功处置信访矛盾隐患数", "int", required=True, min_value=0, measure="flow"),
+        verify_note_column(),
     ),
     instructions=("每月填一行，各项填本月发生数；成功处置数含以前月份发现、本月处置完毕的隐患。",),
+    checks=(
+        Check("robust_range", "risks_found", k=8, slack=10),
+        Check("robust_range", "risks_resolved", k=8, slack=10),
+        Check("last_year", "risks_found", factor=4, slack=20),
+    ),
 )
 
 GENERAL = Form(
@@ -362,11 +456,18 @@ GENERAL = Form(
             "registrations_online", "全程电子化登记数", "int", min_value=0, not_above="registrations_total",
             measure="flow",
         ),
+        verify_note_column(),
     ),
     instructions=(
         "每月填一行，只填写本单位负责的项目，其余留空：区司法局填学法次数、下放事项数；区市场监督管理局填企业登记数。",
         "区级下放事项数填月末经汇总审核的累计事项数；其余各项填本月发生数。",
         "全程电子化登记数不得大于企业登记总数。",
+    ),
+    checks=(
+        Check("jump", "devolved_powers", factor=5, slack=20),
+        Check("robust_range", "registrations_total", k=8, slack=60),
+        Check("last_year", "registrations_total", factor=3, slack=100),
+        Check("robust_range", "study_sessions", k=8, slack=3),
     ),
 )
 

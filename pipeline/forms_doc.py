@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline import config
-from pipeline.forms import FORMS, NIL_MARKERS, PERIOD_LABEL, TOTAL_LABEL, UNIT_LABEL, Column, Form
+from pipeline.forms import FORMS, NIL_MARKERS, PERIOD_LABEL, TOTAL_LABEL, UNIT_LABEL, Check, Column, Form
 
 REFERENCE_PATH = config.PROJECT_ROOT / "docs" / "forms-reference.md"
 
@@ -82,6 +82,25 @@ def column_rules(col: Column, form: Form) -> str:
     return "; ".join(rules)
 
 
+def _check_text(c: Check) -> str:
+    """A verification rule's thresholds in words."""
+    if c.kind == "jump":
+        return f"within ×/÷{c.factor:g} of the median of the last 3 months' non-zero values (slack {c.slack:g})"
+    if c.kind == "robust_range":
+        return (f"median ± {c.k:g}·1.4826·MAD of the unit's non-zero values over the last 12 months, "
+                f"at least {c.min_history} of them (slack {c.slack:g})")
+    if c.kind == "last_year":
+        return f"within ×/÷{c.factor:g} of the same month last year (slack {c.slack:g})"
+    if c.kind == "unit_outlier":
+        return (f"at most {c.factor:g}× the largest other unit's value (+{c.slack:g}), "
+                f"with more than {c.min_history} units")
+    if c.kind == "joint_agree":
+        return f"within ×/÷{c.factor:g} of the joint inspection partners' values (slack {c.slack:g})"
+    limits = " and ".join(x for x in (f"≥ {c.min_per:g}" if c.min_per is not None else "",
+                                     f"≤ {c.max_per:g}" if c.max_per is not None else "") if x)
+    return f"per `{c.per}`: {limits}"
+
+
 def render_form(form: Form) -> str:
     """One form's section: what it is, its columns with their rules, and the template's instructions."""
     aggregate = form.kind == "aggregate"
@@ -99,6 +118,10 @@ def render_form(form: Form) -> str:
         lines.append(f"| {col.label} | `{col.code}` | {TYPE_NAMES[col.type]} | {measure}{column_rules(col, form)} |")
     if len(form.unique_key) > 1:
         lines += ["", "Unique within a return: " + ", ".join(f"`{c}`" for c in form.unique_key) + "."]
+    if form.checks:
+        lines += ["", "Verification rules (核实性审核: a hit asks the unit to confirm, it never refuses; "
+                  "[decisions/0009](decisions/0009-verification-rules.md)):", ""]
+        lines += [f"- `{c.column}` {c.kind}: {_check_text(c)}" for c in form.checks]
     if form.instructions:
         lines += ["", "填报说明 (the template's 填报说明 sheet):", ""]
         lines += [f"{i}. {text}" for i, text in enumerate(form.instructions, 1)]

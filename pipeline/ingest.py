@@ -26,6 +26,7 @@ from pipeline.problems_report import resent_warnings
 from pipeline.reader import WorkbookReader, default_reader
 from pipeline.safety import InputRefused, check_workbook_bytes
 from pipeline.sanitise import one_line
+from pipeline.verification import attach_hits
 from pipeline.warehouse import FileLoad, SubmissionLoad, ensure_schema, load_month, make_engine
 
 log = logging.getLogger(__name__)
@@ -153,20 +154,32 @@ def _frame(form: Form, period: str, sheets: list[tuple[str, ParsedSheet]]):
 
 
 def validate_month(
-    period: str, parsed: list[tuple[str, ParsedSheet]], data_docs: Path | None = None
-) -> None:
+    period: str, parsed: list[tuple[str, ParsedSheet]], data_docs: Path | None = None, *, engine=None
+) -> list:
     """Run each form's suite over all of its rows in the month; findings go onto their sheet.
 
     With ``data_docs`` each form's GX result is stored there; ``validate.build_data_docs`` renders them.
+    With ``engine`` the verification rules get the units' history from it; their hits (which refuse
+    nothing) are returned, not put on the sheets.
     """
+    from pipeline import verification
     from pipeline.validate import validate_frame
 
+    hits: list[verification.Hit] = []
     for form in FORMS.values():
         sheets = [(sid, s) for sid, s in parsed if s.form.code == form.code]
         if not any(s.excel_rows for _, s in sheets):
             continue
         frame, index = _frame(form, period, sheets)
+        if engine is not None and form.checks:
+            unit_of = {sid: s.unit.code if s.unit else None for sid, s in sheets}
+            with engine.connect() as conn:
+                history = verification.load_history(conn, form, period, unit_of.values())
+            frame = verification.add_bounds(form, period, frame, unit_of, history)
         failures = validate_frame(form, frame, data_docs_dir=data_docs, run_name=f"{period}-{form.code}")
+        warned = [f for f in failures if f.severity == verification.SEVERITY]
+        hits += verification.hits_from_failures(form, frame, warned, index)
+        failures = [f for f in failures if f.severity != verification.SEVERITY]
         for failure in sorted(failures, key=lambda f: (f.row_id, f.column, f.rule)):
             sheet, excel_row = index[failure.row_id]
             if (excel_row, failure.column) in sheet.bad_cells:
@@ -178,6 +191,7 @@ def validate_month(
                 cell=sheet.cell(excel_row, failure.column), excel_row=excel_row,
                 column_label=col.label, value=show_value(_plain(raw)),
             ))
+    return hits
 
 
 def _plain(value: object) -> object:
@@ -278,9 +292,10 @@ def run_month(period: str, settings: Settings, *, engine=None) -> MonthReport:
     results = read_and_parse(period, files)
     parsed = [(f"{file_id(period, info.sha256)}:{s.form.code}", s)
               for info, wb, _ in results if wb for s in wb.sheets]
-    validate_month(period, parsed, data_docs=settings.data_docs)
+    hits = validate_month(period, parsed, data_docs=settings.data_docs, engine=engine)
     loads, report = build_loads(period, results)
     report.gone = [(g.path.name, g.reason.strerror or str(g.reason)) for g in gone]
+    attach_hits(period, hits, loads, report)
     # With a file vanished meanwhile the inbox is not known whole: earlier refusals stay open this time.
     report.withdrawn = load_month(engine, period, loads, withdraw_absent=not gone)
     log.info("loaded %s at %s", period, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))

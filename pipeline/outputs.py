@@ -6,8 +6,9 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline import atomic
 from pipeline.registry import units
@@ -95,6 +96,7 @@ def write_outputs(
     year: int, figures: list[dict], contributions: list[dict], out_root: Path, *,
     completeness: YearCompleteness | None = None, comparison: Comparison | None = None,
     provenance: dict[str, list[SourceCell]] | None = None, trends: dict[str, dict[str, float]] | None = None,
+    cover_checks: Callable[[Any], None] | None = None,
 ) -> Path:
     """Write ``<out_root>/<year>/figures.csv`` and ``figures.xlsx``; return the folder.
 
@@ -107,7 +109,7 @@ def write_outputs(
     # BOM: Excel opens a UTF-8 CSV with Chinese headers correctly only with it.
     atomic.write_text(folder / "figures.csv", figures_csv(figures), encoding="utf-8-sig")
     _write_xlsx(folder / "figures.xlsx", year, figures, contributions, completeness, comparison,
-                provenance=provenance, trends=trends)
+                provenance=provenance, trends=trends, cover_checks=cover_checks)
     return folder
 
 
@@ -115,6 +117,7 @@ def _write_xlsx(
     path: Path, year: int, figures: list[dict], contributions: list[dict],
     completeness: YearCompleteness | None = None, comparison: Comparison | None = None, *,
     provenance: dict[str, list[SourceCell]] | None = None, trends: dict[str, dict[str, float]] | None = None,
+    cover_checks: Callable[[Any], None] | None = None,
 ) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -176,7 +179,7 @@ def _write_xlsx(
     for other in wb.worksheets:
         if not other.page_setup.paperSize:
             author_sheets.print_ready(other, landscape=True, title=f"{year}年 {other.title}")
-    author_sheets.write_cover(wb, year, figures, completeness=completeness, comparison=comparison, sheet_notes=[
+    cover = author_sheets.write_cover(wb, year, figures, completeness=completeness, comparison=comparison, sheet_notes=[
         ("指标", "全部指标，按报告的六个部分排列：数值、报告表述、数据截至时间、报送份数"),
         *((("报送情况", "各单位各月报表是否按时报送"),) if completeness is not None else ()),
         *((("与已发布版本比较", "已发布版本之后变化的指标及原因"),) if comparison is not None else ()),
@@ -184,6 +187,8 @@ def _write_xlsx(
         ("各指标工作表", "以指标名称命名（第1行注明指标代码）：各单位贡献、全区调整，以及来源单元格"
                    "（文件SHA-256前12位、工作表、单元格；报送编号和完整SHA-256在隐藏的最后两列）"),
     ])
+    if cover_checks is not None:
+        cover_checks(cover)  # verification: figures with values still 待核实, year-on-year changes
     # The footer's &D would print the reader's date in the spreadsheet's locale (12/04/2026): the
     # workbook's own time, in Beijing time, instead.
     from pipeline.report import local_time

@@ -149,6 +149,9 @@ def month_problems_text(engine: Engine, period: str) -> str:
         lines = [f"{period}：{len(resent)}个单位报送了多份有效工作簿（以最后收到的为准）"]
         lines.extend(f"- [{names.get(r.unit_code or '', '未识别单位')}] {r.describe_zh()}" for r in resent)
         text += "\n" + "\n".join(lines)
+    from pipeline.verification import month_hits_text
+
+    text += "\n" + month_hits_text(engine, period)
     # File names and cell values are the clerks': shown, never obeyed by the terminal.
     return "\n".join(one_line(line) for line in text.split("\n"))
 

@@ -113,10 +113,17 @@ def _begin(engine: Engine):
 
 
 def publish(
-    engine: Engine, year: int, *, by: str | None = None, note: str | None = None, now: dt.datetime | None = None
+    engine: Engine, year: int, *, by: str | None = None, note: str | None = None, now: dt.datetime | None = None,
+    accept_unconfirmed: bool = False,
 ) -> Publication:
-    """Freeze ``year``'s stored figures as the next version; refuses when they are not current."""
+    """Freeze ``year``'s stored figures as the next version; refuses when they are not current, or while
+    values are still 待核实 unless ``accept_unconfirmed`` (with a ``note``)."""
     with _begin(engine) as conn, conn.begin():
+        from pipeline.verification_report import open_hits_for_publish, publish_refusal
+
+        unconfirmed = open_hits_for_publish(conn, year)
+        if unconfirmed and not (accept_unconfirmed and (note or "").strip()):
+            raise PublishError(publish_refusal(unconfirmed, year))
         stored = [dict(r._mapping) for r in conn.execute(sa.select(figure).where(figure.c.year == year))]
         if not stored:
             raise PublishError(f"{year}年还没有汇总指标：请先运行 python -m pipeline consolidate --year {year}")

@@ -57,6 +57,8 @@ class RuleFailure:
     column: str
     rule: str
     message_zh: str
+    #: "critical" for the hard rules; "warning" for the verification rules (pipeline.verification).
+    severity: str = "critical"
 
 
 def _gx() -> Any:
@@ -168,6 +170,9 @@ def build_suite(form: Form) -> dict[str, Any]:
             ignore_row_if="any_value_is_missing",
             meta=_meta(first, "unique", f"{label}在本表中重复", label=label),
         ))
+    from pipeline.verification import expectations as verification_expectations
+
+    expectations += verification_expectations(form)
     # Passing the expectations to the constructor needs no Data Context; add_expectation() does.
     suite = gx.ExpectationSuite(name=form.code, expectations=expectations, notes=SUITE_NOTES)
     return suite.to_json_dict()
@@ -248,8 +253,9 @@ def _failures(result: ExpectationValidationResult) -> list[RuleFailure]:
     if not rows:
         # Every suite expectation is a row (map) expectation; a failure without rows is a bug here.
         raise RuntimeError(f"GX failed {config_.type} {config_.kwargs} without naming rows")
+    severity = str(getattr(config_.severity, "value", config_.severity or "critical"))
     return [
-        RuleFailure(int(row[ROW_ID]), meta["column"], meta["rule"], meta["message_zh"]) for row in rows
+        RuleFailure(int(row[ROW_ID]), meta["column"], meta["rule"], meta["message_zh"], severity) for row in rows
     ]
 
 
@@ -452,6 +458,9 @@ def validate_frame(
     """
     if frame.empty:
         return []
+    from pipeline.verification import with_empty_bounds
+
+    frame = with_empty_bounds(form, frame)
     missing = [c for c in (*FRAME_COLUMNS, *(col.code for col in form.columns)) if c not in frame.columns]
     if missing:
         raise ValueError(f"{form.code} frame lacks columns: {', '.join(missing)}")

@@ -81,6 +81,42 @@ problem = sa.Table(
     comment="grain: one row per problem found in a file (file × sheet × cell × rule)",
 )
 
+# Verification rules (核实性审核, pipeline/verification.py): a hit does not refuse the return.
+verification_hit = sa.Table(
+    "verification_hit", metadata,
+    sa.Column("submission_id", sa.String(64), primary_key=True),
+    sa.Column("excel_row", sa.Integer, primary_key=True),
+    sa.Column("column_code", sa.String(48), primary_key=True),
+    sa.Column("rule", sa.String(48), primary_key=True, comment="verify_jump | verify_robust_range | …"),
+    sa.Column("file_id", sa.String(48), sa.ForeignKey("return_file.file_id"), nullable=False, index=True),
+    sa.Column("period", sa.String(7), nullable=False, index=True),
+    sa.Column("unit_code", sa.String(16)),
+    sa.Column("form_code", sa.String(32), nullable=False),
+    sa.Column("sheet", sa.Text, nullable=False),
+    sa.Column("cell", sa.String(16)),
+    sa.Column("column_label", sa.Text, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("lower", sa.Float, comment="the bound the value fell below, if any"),
+    sa.Column("upper", sa.Float, comment="the bound the value rose above, if any"),
+    sa.Column("context_zh", sa.Text, nullable=False, comment="the history behind the bounds: 近12个月 85–160"),
+    sa.Column("message_zh", sa.Text, nullable=False),
+    sa.Column("workbook_note", sa.Text, comment="the clerk's 核实说明 on the row: the hit is confirmed"),
+    comment="grain: one row per submission × Excel row × column × verification rule that flagged the value",
+)
+
+verification_note = sa.Table(
+    "verification_note", metadata,
+    sa.Column("period", sa.String(7), primary_key=True),
+    sa.Column("unit_code", sa.String(16), primary_key=True),
+    sa.Column("form_code", sa.String(32), primary_key=True, comment="'*': every form"),
+    sa.Column("column_code", sa.String(48), primary_key=True, comment="'*': every column"),
+    sa.Column("rule", sa.String(48), primary_key=True, comment="'*': every rule"),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("noted_by", sa.Text, nullable=False),
+    sa.Column("noted_at_utc", sa.DateTime, nullable=False),
+    comment="grain: one row per unit × month × form × column × rule the operator confirmed (survives reloads)",
+)
+
 _SQL_TYPES = {"text": sa.Text, "enum": sa.Text, "yesno": sa.String(1), "int": sa.BigInteger, "date": sa.Date}
 
 
@@ -353,6 +389,8 @@ class FileLoad:
     file_row: dict[str, Any]
     submissions: list[SubmissionLoad]
     problems: list[dict[str, Any]]
+    #: Rows of ``verification_hit`` (pipeline.verification.attach_hits).
+    hits: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_month(engine: Engine, period: str, files: Sequence[FileLoad], *, withdraw_absent: bool = False) -> list[str]:
@@ -371,7 +409,7 @@ def load_month(engine: Engine, period: str, files: Sequence[FileLoad], *, withdr
         subs = [s for f in files for s in f.submissions]
         insert_rows(conn, return_file, [f.file_row for f in files])
         insert_rows(conn, submission, [s.row for s in subs])
-        written = [return_file, submission, submission_column, problem]
+        written = [return_file, submission, submission_column, problem, verification_hit]
         for code, table in FACT_TABLES.items():
             blocks = [s.facts for s in subs if s.row["form_code"] == code and s.facts]
             if blocks:
@@ -380,6 +418,7 @@ def load_month(engine: Engine, period: str, files: Sequence[FileLoad], *, withdr
                 written.append(table)
         insert_rows(conn, submission_column, [c for s in subs for c in s.columns])
         insert_rows(conn, problem, [p for f in files for p in f.problems])
+        insert_rows(conn, verification_hit, [h for f in files for h in f.hits])
         settle_supersession(conn, period)
         if withdraw_absent:
             withdrawn = _withdraw_absent(conn, period, file_ids)
@@ -536,6 +575,7 @@ def _delete_files(conn: Connection, file_ids: list[str]) -> bool:
         conn.execute(table.delete().where(table.c.submission_id.in_(sub_ids)))
     conn.execute(submission_column.delete().where(submission_column.c.submission_id.in_(sub_ids)))
     conn.execute(problem.delete().where(problem.c.file_id.in_(file_ids)))
+    conn.execute(verification_hit.delete().where(verification_hit.c.file_id.in_(file_ids)))
     conn.execute(submission.delete().where(submission.c.file_id.in_(file_ids)))
     conn.execute(return_file.delete().where(return_file.c.file_id.in_(file_ids)))
     return True

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 from conftest import assert_matches_report, report_figures_2020
 
-from pipeline.forms import FORMS, INSPECTION, TRAINING, TRANSFER
+from pipeline.forms import FORMS, INSPECTION, TRAINING, TRANSFER, VERIFY_NOTE
 from pipeline.registry import unit_by_code, units
 from pipeline.sample import CHINA_TZ, LOOKBACK_FORMS, sample_year_data, write_sample_year
 from pipeline.workbook import (
@@ -287,7 +287,8 @@ def test_training_rows_obey_the_contract(year: int) -> None:
             rows = data[(unit.code, f"{year}-{month:02d}")]["training"]
             assert len(rows) == 1
             row = rows[0]
-            assert set(row) == {c.code for c in TRAINING.columns}
+            # The clerk's 核实说明 stays empty in the sample.
+            assert set(row) == {c.code for c in TRAINING.columns} - {VERIFY_NOTE}
             assert all(isinstance(v, int) and v >= 0 for v in row.values())
             assert row["exam_passed"] <= row["exam_takers"]
             assert (row["training_sessions"] == 0) == (row["trained_officers"] == 0)
@@ -349,7 +350,7 @@ def test_written_workbook_layout(written: tuple[Path, Path, list[Path], list[Pat
     assert wb.sheetnames == ["行政检查", "案件移送", "执法培训", "综合"]
     ws = wb["行政检查"]
     assert ws["A1"].value == INSPECTION.title and ws["A1"].font.b
-    assert "A1:H1" in {str(r) for r in ws.merged_cells.ranges}
+    assert "A1:I1" in {str(r) for r in ws.merged_cells.ranges}  # eight columns and the 核实说明
     assert ws["A2"].value == "填报单位：区市场监督管理局"
     assert f"报告期：2020年{month}月" in [c.value for c in ws[2][1:]]
     assert ws["A3"].value is None
