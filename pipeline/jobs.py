@@ -34,14 +34,16 @@ class MonthResult:
     #: Unit name → form sheet names still missing.
     missing: dict[str, list[str]]
     feedback: list[str]
+    #: Verification hits (核实性审核) of the month no note has confirmed yet.
+    unconfirmed_hits: int = 0
     data_docs: str = ""
     report_lines: list[str] = field(default_factory=list)
     summary_zh: str = ""
 
     @property
     def needs_attention(self) -> bool:
-        """Refused returns to send back, or units that have not reported."""
-        return bool(self.open_files or self.missing)
+        """Refused returns to send back, units that have not reported, or values still 待核实."""
+        return bool(self.open_files or self.missing or self.unconfirmed_hits)
 
     def attention_zh(self) -> str:
         """One line saying what to chase (empty for a clean month)."""
@@ -50,6 +52,8 @@ class MonthResult:
             parts.append(f"{len(self.open_files)} 个工作簿被退回待改正")
         if self.missing:
             parts.append(f"{len(self.missing)} 个单位尚未报送")
+        if self.unconfirmed_hits:
+            parts.append(f"{self.unconfirmed_hits} 处数值待核实")
         return f"{self.period}：" + "，".join(parts) if parts else ""
 
     def as_dict(self) -> dict:
@@ -57,7 +61,8 @@ class MonthResult:
             "period": self.period, "year": int(self.period[:4]), "files": self.files, "loaded": self.loaded,
             "nil_returns": self.nil_returns, "quarantined": self.quarantined,
             "refused_files": self.refused_files, "open_files": self.open_files, "missing": self.missing,
-            "feedback": self.feedback, "needs_attention": self.needs_attention, "attention_zh": self.attention_zh(),
+            "unconfirmed_hits": self.unconfirmed_hits, "feedback": self.feedback,
+            "needs_attention": self.needs_attention, "attention_zh": self.attention_zh(),
         }
 
 
@@ -71,7 +76,9 @@ def process_month(period: str, settings: Settings) -> MonthResult:
     from pipeline.periods import validate_period
     from pipeline.problems_report import open_problems, resent_returns
     from pipeline.registry import units
+    from pipeline.sanitise import one_line
     from pipeline.validate import build_data_docs
+    from pipeline.verification import format_hits, stored_hits
     from pipeline.warehouse import make_engine
 
     validate_period(period)
@@ -84,6 +91,8 @@ def process_month(period: str, settings: Settings) -> MonthResult:
     missing = {names.get(code, code): [FORMS[f].sheet if f in FORMS else f for f in forms]
                for code, forms in still_missing(engine, period).items()}
     resent = resent_returns(engine, period)
+    with engine.connect() as conn:
+        hits = stored_hits(conn, period=period)
     engine.dispose()
 
     lines = [f"{period} 报告期汇入完成：收到 {report.files} 个文件，载入 {report.loaded} 份报表"
@@ -93,15 +102,15 @@ def process_month(period: str, settings: Settings) -> MonthResult:
         unit = names.get(f.unit_code or "", "未识别单位")
         line = f"退回：{f.file_name}［{unit}］（{f.status}，SHA-256 {f.sha256[:12]}）"
         lines.append(line)
-        log.warning("%s", line)
+        log.warning("%s", one_line(line))
         for p in f.problems:
             detail = f"    {'错误' if p.severity == 'error' else '提示'}：{p.describe_zh()}"
             lines.append(detail)
-            (log.warning if p.severity == "error" else log.info)("%s", detail)
+            (log.warning if p.severity == "error" else log.info)("%s", one_line(detail))
     for r in resent:
         line = f"重复报送［{names.get(r.unit_code or '', '未识别单位')}］{r.describe_zh()}"
         lines.append(line)
-        log.info("%s", line)
+        log.info("%s", one_line(line))
     if missing:
         line = f"尚未报送：{len(missing)} 个单位：" + "；".join(f"{u}（{'、'.join(fs)}）" for u, fs in missing.items())
         log.warning("%s", line)
@@ -109,6 +118,10 @@ def process_month(period: str, settings: Settings) -> MonthResult:
         line = "所有单位均已报送。"
         log.info("%s", line)
     lines.append(line)
+    if hits:
+        for line in format_hits(period, hits, names).split("\n"):
+            lines.append(line)
+            log.warning("%s", one_line(line))
     for path in feedback:
         lines.append(f"已写出退回材料：{path}")
         log.info("%s", lines[-1])
@@ -116,8 +129,10 @@ def process_month(period: str, settings: Settings) -> MonthResult:
         period=period, files=report.files, loaded=report.loaded, nil_returns=report.nil_returns,
         quarantined=report.quarantined, refused_files=[n for n, _ in report.refused_files],
         open_files={f.file_name: names.get(f.unit_code or "", "未识别单位") for f in opened},
-        missing=missing, feedback=feedback, data_docs=str(data_docs), report_lines=report.lines(),
-        summary_zh="\n".join(lines),
+        missing=missing, feedback=feedback, unconfirmed_hits=sum(not h.confirmed for h in hits),
+        data_docs=str(data_docs), report_lines=report.lines(),
+        # File names and cell values are the clerks': shown, never obeyed by the terminal.
+        summary_zh="\n".join(one_line(line) for line in lines),
     )
 
 
