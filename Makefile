@@ -57,7 +57,7 @@ bench: install  ## benchmarks (QUICK=1 for a small smoke run)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
 airflow: install  ## Airflow standalone UI on the embedded defaults
-	$(BIN)/python -m pipeline.standalone
+	$(BIN)/python -m pipeline.orchestration.standalone
 
 lock:  ## regenerate requirements.lock from requirements.in (needs the package index)
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 --generate-hashes -o requirements.lock

@@ -34,7 +34,7 @@ def backfill_benchmark(work: Path, n_units: int | None, months: int,
 
     env: dict[str, str] = {}
     if n_units is None:
-        from pipeline.sample import write_sample_year
+        from pipeline.samples.sample import write_sample_year
 
         inbox = work / "district" / "inbox"
         if not inbox.exists():

@@ -8,8 +8,8 @@ import random
 from pathlib import Path
 
 from pipeline.forms import FORMS, INSPECTION, NO, YES
+from pipeline.outputs.workbook import period_text, write_return
 from pipeline.periods import month_bounds
-from pipeline.workbook import period_text, write_return
 
 DOMAINS = FORMS["transfer"].column("domain").choices
 METHODS = INSPECTION.column("method").choices

@@ -1,4 +1,4 @@
-"""Micro-benchmark of ``pipeline.validate``: what one validation of a month frame costs, measured in one run.
+"""Micro-benchmark of ``pipeline.validation.validate``: what one validation of a month frame costs, measured in one run.
 
 Prints the first call (GX import, context, suite, first validation), the warm per-call cost of
 行政检查 frames of 50, 3,000 and 100,000 rows (all valid, and with about 1 % bad rows; with and without
@@ -82,7 +82,7 @@ def main() -> int:
 
     started = time.perf_counter()
     from pipeline.forms import INSPECTION
-    from pipeline.validate import build_data_docs, load_suite, validate_frame
+    from pipeline.validation.validate import build_data_docs, load_suite, validate_frame
 
     frames = {(n, share): inspection_frame(n, share) for n in SIZES for share in (0.0, 0.01)}
     print(f"frames built in {time.perf_counter() - started:.1f} s (pandas imported)")

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/verification_eval.py [--rate 0.03] [--seed 17] [--json out.json]
 
-The clean data is the deterministic sample (``pipeline.sample.sample_year_data``) for 2018–2020, every
+The clean data is the deterministic sample (``pipeline.samples.sample.sample_year_data``) for 2018–2020, every
 form. Each month of each form with checks goes through the real path: history from the months before
 (as the warehouse would hold it), ``verification.add_bounds``, the form's GX suite
 (``validate.validate_frame``), ``verification.hits_from_failures``. Every hit on the clean years is
@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd
 
-from pipeline import verification
 from pipeline.forms import FORMS, Form
 from pipeline.periods import month_bounds, shift
-from pipeline.sample import sample_year_data
-from pipeline.validate import validate_frame
+from pipeline.samples.sample import sample_year_data
+from pipeline.validation import verification
+from pipeline.validation.validate import validate_frame
 
 YEARS = (2018, 2019, 2020)
 SEEDED_YEAR = 2020

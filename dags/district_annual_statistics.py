@@ -24,8 +24,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from pipeline.assets import MONTHLY_RETURNS
-from pipeline.triggers import WaitForMonthlyRunsOperator
+from pipeline.orchestration.assets import MONTHLY_RETURNS
+from pipeline.orchestration.triggers import WaitForMonthlyRunsOperator
 
 
 @dag(
@@ -51,7 +51,7 @@ from pipeline.triggers import WaitForMonthlyRunsOperator
 )
 def district_annual_statistics():
     # Deferred: while it waits the triggerer polls and no worker slot is held, which the monthly runs
-    # it waits for need (pipeline/triggers.py says why this is not a sensor).
+    # it waits for need (pipeline/orchestration/triggers.py says why this is not a sensor).
     wait = WaitForMonthlyRunsOperator(
         task_id="wait_for_monthly_runs", poll_interval_s=2.0, wait_timeout=timedelta(hours=2),
         retry_delay=timedelta(seconds=10),
@@ -67,9 +67,9 @@ def district_annual_statistics():
         """Compute, store and write out the figures of the year(s): the Param, else the asset events' years."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from pipeline.airflow_glue import task_settings
         from pipeline.annual import years_to_consolidate
         from pipeline.jobs import EmptierFigures, consolidate_year
+        from pipeline.orchestration.airflow_glue import task_settings
 
         year_param = (params or {}).get("year")
         years = years_to_consolidate(year_param, triggering_asset_events)

@@ -37,7 +37,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from pipeline.assets import MONTHLY_RETURNS
+from pipeline.orchestration.assets import MONTHLY_RETURNS
 
 _DAY = int(os.environ.get("DISTRICT_DEADLINE_DAY", "8"))
 _HOUR = int(os.environ.get("DISTRICT_DEADLINE_HOUR", "6"))
@@ -73,8 +73,8 @@ def district_returns_monthly():
     def ingest_returns(params=None, dag_run=None, outlet_events=None) -> dict:
         """Name the run's month; archive, read, validate and load its returns; write the feedback for refused
         ones; end the log with what to send back and who is missing."""
-        from pipeline.airflow_glue import run_period, task_settings
         from pipeline.jobs import process_month
+        from pipeline.orchestration.airflow_glue import run_period, task_settings
 
         result = process_month(run_period(dag_run, params, _TZ), task_settings())
         outlet_events[MONTHLY_RETURNS].extra = {

@@ -11,15 +11,15 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from pipeline.completeness import YearCompleteness, year_completeness
 from pipeline.config import Settings
-from pipeline.figures import consolidate, monthly_trends, stored_contributions
-from pipeline.outputs import write_outputs
+from pipeline.figures.definitions import consolidate, monthly_trends, stored_contributions
+from pipeline.figures.provenance import all_provenance
+from pipeline.figures.publish import compare, log_comparison
+from pipeline.operations.completeness import YearCompleteness, year_completeness
+from pipeline.outputs.figure_files import write_outputs
+from pipeline.outputs.verification_report import write_cover_checks
 from pipeline.periods import months_of
-from pipeline.provenance import all_provenance
-from pipeline.publish import compare, log_comparison
-from pipeline.verification_report import write_cover_checks
-from pipeline.warehouse import (
+from pipeline.warehouse.tables import (
     consolidation,
     ensure_schema,
     make_engine,

@@ -19,7 +19,7 @@ def _settings(args: argparse.Namespace):
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    from pipeline.workbook import write_template
+    from pipeline.outputs.workbook import write_template
 
     try:
         path = write_template(Path(args.out), args.unit)
@@ -65,7 +65,7 @@ def _years(args: argparse.Namespace) -> list[int]:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from pipeline.sample import LOOKBACK_FORMS, write_sample_year
+    from pipeline.samples.sample import LOOKBACK_FORMS, write_sample_year
 
     *earlier, year = _years(args)
     for past in earlier:
@@ -75,7 +75,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     paths = write_sample_year(year, Path(args.inbox))
     print(f"已写出{year}年样例工作簿{len(paths)}个，在 {args.inbox}")
     if args.messy:
-        from pipeline.messy import write_messy_month
+        from pipeline.samples.messy import write_messy_month
 
         extra = write_messy_month(year, Path(args.inbox), month=args.messy_month)
         print(f"已写出{year}年{args.messy_month}月不规范工作簿{len(extra)}个（其中一个无法通过审核）")
@@ -83,10 +83,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.figures import stored_figures
-    from pipeline.outputs import figures_table
-    from pipeline.runner import run_year_airflow, run_year_direct
-    from pipeline.warehouse import make_engine
+    from pipeline.figures.definitions import stored_figures
+    from pipeline.orchestration.runner import run_year_airflow, run_year_direct
+    from pipeline.outputs.figure_files import figures_table
+    from pipeline.warehouse.tables import make_engine
 
     s = _settings(args)
     years = _years(args)
@@ -133,7 +133,7 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
 
 def consolidation_summary(result: dict) -> str:
     """What ``consolidate`` prints: the year's outcome in Chinese, one fact a line."""
-    from pipeline.figures import LABELS_ZH
+    from pipeline.figures.definitions import LABELS_ZH
 
     year = result["year"]
     if result.get("skipped"):
@@ -153,14 +153,14 @@ def consolidation_summary(result: dict) -> str:
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
-    from pipeline.figures import stored_figures
-    from pipeline.outputs import figures_csv, figures_json, figures_table
-    from pipeline.warehouse import ensure_schema, make_engine
+    from pipeline.figures.definitions import stored_figures
+    from pipeline.outputs.figure_files import figures_csv, figures_json, figures_table
+    from pipeline.warehouse.tables import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
     if args.version:
-        from pipeline.publish import published_figures
+        from pipeline.figures.publish import published_figures
 
         figures = published_figures(engine, args.year, args.version)
         if not figures:
@@ -180,7 +180,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
     render = {"table": figures_table, "csv": figures_csv, "json": figures_json}[args.format]
     print(render(figures))
     if args.format == "table" and not args.version:
-        from pipeline.verification_report import unconfirmed_by_figure, unconfirmed_text
+        from pipeline.outputs.verification_report import unconfirmed_by_figure, unconfirmed_text
 
         flagged = unconfirmed_text(unconfirmed_by_figure(engine, args.year))
         if flagged:
@@ -193,7 +193,7 @@ NO_FIGURES = "{year}年尚无汇总指标：请先运行年度汇总（python -m
 
 def _figure_code(text: str) -> str | None:
     """The code a figure's code, Chinese label or unique part of a label names; None (and why, on stderr)."""
-    from pipeline.figures import LABELS_ZH, find_figure
+    from pipeline.figures.definitions import LABELS_ZH, find_figure
 
     try:
         return find_figure(text)
@@ -209,8 +209,8 @@ def _figure_code(text: str) -> str | None:
 
 
 def cmd_problems(args: argparse.Namespace) -> int:
-    from pipeline.problems_report import month_problems_text
-    from pipeline.warehouse import ensure_schema, make_engine
+    from pipeline.operations.problems_report import month_problems_text
+    from pipeline.warehouse.tables import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
@@ -219,8 +219,8 @@ def cmd_problems(args: argparse.Namespace) -> int:
 
 
 def cmd_completeness(args: argparse.Namespace) -> int:
-    from pipeline.completeness import format_matrix, year_completeness
-    from pipeline.warehouse import ensure_schema, make_engine
+    from pipeline.operations.completeness import format_matrix, year_completeness
+    from pipeline.warehouse.tables import ensure_schema, make_engine
 
     s = _settings(args)
     engine = make_engine(s.warehouse_url)
@@ -230,9 +230,9 @@ def cmd_completeness(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from pipeline.publish import PublishError, publish
-    from pipeline.report import local_time
-    from pipeline.warehouse import ensure_schema, make_engine
+    from pipeline.figures.publish import PublishError, publish
+    from pipeline.outputs.report import local_time
+    from pipeline.warehouse.tables import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
@@ -248,8 +248,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_changes(args: argparse.Namespace) -> int:
-    from pipeline.publish import compare, format_comparison
-    from pipeline.warehouse import ensure_schema, make_engine
+    from pipeline.figures.publish import compare, format_comparison
+    from pipeline.warehouse.tables import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
@@ -263,9 +263,9 @@ def cmd_changes(args: argparse.Namespace) -> int:
 
 
 def cmd_publications(args: argparse.Namespace) -> int:
-    from pipeline.publish import publications
-    from pipeline.report import local_time
-    from pipeline.warehouse import ensure_schema, make_engine
+    from pipeline.figures.publish import publications
+    from pipeline.outputs.report import local_time
+    from pipeline.warehouse.tables import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
@@ -280,9 +280,9 @@ def cmd_publications(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from pipeline.figures import FIGURE_DEFS, stored_figures
-    from pipeline.provenance import format_provenance, provenance
-    from pipeline.warehouse import ensure_schema, make_engine
+    from pipeline.figures.definitions import FIGURE_DEFS, stored_figures
+    from pipeline.figures.provenance import format_provenance, provenance
+    from pipeline.warehouse.tables import ensure_schema, make_engine
 
     code = _figure_code(args.code)
     if code is None or code not in FIGURE_DEFS:
@@ -293,7 +293,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         cells = provenance(conn, code, args.year)
     print(format_provenance(code, args.year, stored.get(code), cells))
-    from pipeline.verification_report import unconfirmed_by_figure, unconfirmed_text
+    from pipeline.outputs.verification_report import unconfirmed_by_figure, unconfirmed_text
 
     flagged = unconfirmed_text(unconfirmed_by_figure(engine, args.year, {code: cells}))
     if flagged:
@@ -302,14 +302,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    from pipeline.confirm import run_confirm
+    from pipeline.operations.confirm import run_confirm
 
     return run_confirm(args, _settings(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipeline.report import write_report
-    from pipeline.warehouse import ensure_schema, make_engine
+    from pipeline.outputs.report import write_report
+    from pipeline.warehouse.tables import ensure_schema, make_engine
 
     s = _settings(args)
     engine = make_engine(s.warehouse_url)
@@ -320,9 +320,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_check_report(args: argparse.Namespace) -> int:
-    from pipeline.check_report import check_report, format_result
-    from pipeline.figures import stored_figures
-    from pipeline.warehouse import ensure_schema, make_engine
+    from pipeline.figures.definitions import stored_figures
+    from pipeline.outputs.check_report import check_report, format_result
+    from pipeline.warehouse.tables import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)

@@ -1,7 +1,7 @@
 """The monthly returns (月报) as data: one definition per form drives the template, the parser,
 the expectation suite and the warehouse table.
 
-The reference docs/forms-reference.md is generated from these (``python -m pipeline.forms_doc``).
+The reference docs/forms-reference.md is generated from these (``python -m pipeline.outputs.forms_doc``).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Column:
 class Check:
     """A verification rule (核实性审核): a hit asks the unit to confirm or explain, it never refuses.
 
-    ``pipeline/verification.py`` turns each into per-row bounds and GX expectations of severity warning.
+    ``pipeline/validation/verification.py`` turns each into per-row bounds and GX expectations of severity warning.
     Thresholds are per form: each form declares its own. ``slack`` is an absolute allowance: a value
     within ``slack`` of the reference never hits (small counts move a lot in relative terms).
     """

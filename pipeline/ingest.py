@@ -15,19 +15,19 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
 
-from pipeline.archive import InboxFile, SourceGone, archive_files, list_inbox
-from pipeline.completeness import refresh_completeness
 from pipeline.config import Settings
 from pipeline.forms import FORMS, Form
-from pipeline.parse import ParsedSheet, ParsedWorkbook, column_letter, parse_workbook
+from pipeline.intake.archive import InboxFile, SourceGone, archive_files, list_inbox
+from pipeline.intake.parse import ParsedSheet, ParsedWorkbook, column_letter, parse_workbook
+from pipeline.intake.reader import WorkbookReader, default_reader
+from pipeline.intake.safety import InputRefused, check_workbook_bytes
+from pipeline.operations.completeness import refresh_completeness
+from pipeline.operations.problems_report import resent_warnings
 from pipeline.periods import month_bounds, validate_period
 from pipeline.problems import Problem, show_value
-from pipeline.problems_report import resent_warnings
-from pipeline.reader import WorkbookReader, default_reader
-from pipeline.safety import InputRefused, check_workbook_bytes
 from pipeline.sanitise import one_line
-from pipeline.verification import attach_hits
-from pipeline.warehouse import FileLoad, SubmissionLoad, ensure_schema, load_month, make_engine
+from pipeline.validation.verification import attach_hits
+from pipeline.warehouse.tables import FileLoad, SubmissionLoad, ensure_schema, load_month, make_engine
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +162,8 @@ def validate_month(
     With ``engine`` the verification rules get the units' history from it; their hits (which refuse
     nothing) are returned, not put on the sheets.
     """
-    from pipeline import verification
-    from pipeline.validate import validate_frame
+    from pipeline.validation import verification
+    from pipeline.validation.validate import validate_frame
 
     hits: list[verification.Hit] = []
     for form in FORMS.values():

@@ -69,17 +69,17 @@ class MonthResult:
 def process_month(period: str, settings: Settings) -> MonthResult:
     """Load ``period`` (archive, validate, one transaction), render Data Docs, write the clerks' feedback,
     then log the closing summary in Chinese: refusals and missing units as warnings."""
-    from pipeline.completeness import still_missing
-    from pipeline.feedback import write_month_feedback
     from pipeline.forms import FORMS
     from pipeline.ingest import run_month
+    from pipeline.operations.completeness import still_missing
+    from pipeline.operations.problems_report import open_problems, resent_returns
+    from pipeline.outputs.feedback import write_month_feedback
     from pipeline.periods import validate_period
-    from pipeline.problems_report import open_problems, resent_returns
     from pipeline.registry import units
     from pipeline.sanitise import one_line
-    from pipeline.validate import build_data_docs
-    from pipeline.verification import format_hits, stored_hits
-    from pipeline.warehouse import make_engine
+    from pipeline.validation.validate import build_data_docs
+    from pipeline.validation.verification import format_hits, stored_hits
+    from pipeline.warehouse.tables import make_engine
 
     validate_period(period)
     engine = make_engine(settings.warehouse_url)
@@ -141,7 +141,7 @@ class EmptierFigures(RuntimeError):
 
 
 def _accepted_returns(engine: sa.Engine, year: int) -> int:
-    from pipeline.warehouse import submission
+    from pipeline.warehouse.tables import submission
 
     with engine.connect() as conn:
         return conn.execute(
@@ -202,8 +202,8 @@ def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = 
     ``accept_fewer`` (the operator knows, e.g. a unit's returns were withdrawn).
     """
     from pipeline import annual
-    from pipeline.figures import stored_contributions, stored_figures
-    from pipeline.warehouse import ensure_schema, make_engine
+    from pipeline.figures.definitions import stored_contributions, stored_figures
+    from pipeline.warehouse.tables import ensure_schema, make_engine
 
     folder = settings.out / str(year)
     source = folder / SOURCE_FILE

@@ -22,7 +22,7 @@ from pathlib import Path
 #: First characters that make Excel, WPS or openpyxl read a string as a formula (tab and CR too: some
 #: spreadsheets strip them and then see the rest).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-#: What :func:`cell` puts before formula-like text; ``pipeline.coerce.unquote`` takes it off again.
+#: What :func:`cell` puts before formula-like text; ``pipeline.intake.coerce.unquote`` takes it off again.
 NEUTRALISED = tuple("'" + p for p in FORMULA_PREFIXES)
 #: Excel's limit on the characters of one cell.
 MAX_CELL_CHARS = 32_767

@@ -31,7 +31,7 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
-from pipeline.airflow_glue import AIRFLOW_SETTINGS
+from pipeline.orchestration.airflow_glue import AIRFLOW_SETTINGS
 
 REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("DISTRICT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -43,12 +43,13 @@ ADMIN_USER = "admin"
 MONTHLY = "district_returns_monthly"
 ANNUAL = "district_annual_statistics"
 TERMINAL = {"success", "failed"}
-# What the preloading workers import (pipeline.executors.PRELOAD), compiled while the metadata DB migrates.
-WARM_UP = "import airflow.sdk, pipeline.executors; pipeline.executors.preload()"
+# What the preloading workers import (pipeline.orchestration.executors.PRELOAD), compiled while the
+# metadata DB migrates.
+WARM_UP = "import airflow.sdk, pipeline.orchestration.executors; pipeline.orchestration.executors.preload()"
 #: The deployment's executors: their workers import the pipeline's heavy modules once for all their tasks.
-PRELOADING_EXECUTOR = {"LocalExecutor": "pipeline.executors.PreloadingLocalExecutor",
+PRELOADING_EXECUTOR = {"LocalExecutor": "pipeline.orchestration.executors.PreloadingLocalExecutor",
                        "CeleryExecutor": "CeleryExecutor"}
-CELERY_CONFIG = "pipeline.celery_config.CELERY_CONFIG"
+CELERY_CONFIG = "pipeline.orchestration.celery_config.CELERY_CONFIG"
 
 
 class ServiceError(RuntimeError):

@@ -50,7 +50,7 @@ def assert_matches_report(figures: dict[str, float], codes: list[str]) -> None:
 
 @pytest.fixture(scope="session")
 def sample_inbox_2020(tmp_path_factory) -> Path:
-    from pipeline.sample import write_sample_year
+    from pipeline.samples.sample import write_sample_year
 
     inbox = tmp_path_factory.mktemp("sample") / "inbox"
     write_sample_year(2020, inbox)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pipeline.cli import consolidation_summary
-from pipeline.figures import find_figure
+from pipeline.figures.definitions import find_figure
 from pipeline.ingest import MonthReport
-from pipeline.problems_report import format_open_problems
+from pipeline.operations.problems_report import format_open_problems
 
 pytestmark = pytest.mark.unit
 

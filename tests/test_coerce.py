@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline.coerce import CoercionError, to_date, to_int, to_period, to_text, to_yesno
+from pipeline.intake.coerce import CoercionError, to_date, to_int, to_period, to_text, to_yesno
 
 pytestmark = pytest.mark.unit
 
@@ -70,8 +70,8 @@ def test_period_typed_as_a_number_is_read_only_when_unambiguous():
 
 
 def test_unquote_undoes_only_our_own_formula_neutralisation():
-    from pipeline.coerce import unquote
-    from pipeline.workbook import safe_text
+    from pipeline.intake.coerce import unquote
+    from pipeline.outputs.workbook import safe_text
 
     for text in ("=SUM(A1)", "+86 123", "-3", "@home"):
         assert unquote(safe_text(text)) == text

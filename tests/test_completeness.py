@@ -15,11 +15,11 @@ from conftest import LogCollector
 from openpyxl import load_workbook
 
 from pipeline.cli import main
-from pipeline.completeness import due_utc, refresh_completeness, year_completeness
 from pipeline.ingest import run_month
+from pipeline.operations.completeness import due_utc, refresh_completeness, year_completeness
 from pipeline.registry import units
-from pipeline.sample import sample_year_data
-from pipeline.warehouse import completeness, make_engine
+from pipeline.samples.sample import sample_year_data
+from pipeline.warehouse.tables import completeness, make_engine
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: 2020-03 is due 2020-04-08 06:00 Asia/Shanghai = 2020-04-07 22:00 UTC.
@@ -183,7 +183,7 @@ def test_month_without_inbox_folder_is_all_missing_and_pending_before_deadline(t
 @pytest.mark.integration
 def test_matrix_sheet_and_log_name_the_missing_unit(inbox_copy, warehouse_url, make_settings, capsys):
     from pipeline.annual import consolidate_year
-    from pipeline.problems_report import log_month_summary
+    from pipeline.operations.problems_report import log_month_summary
 
     settings = make_settings(inbox_copy, warehouse_url)
     engine = make_engine(warehouse_url)
@@ -209,7 +209,7 @@ def test_matrix_sheet_and_log_name_the_missing_unit(inbox_copy, warehouse_url, m
 
     # The monthly log names the unit still missing, by its Chinese name and forms.
     handler = LogCollector()
-    logger = logging.getLogger("pipeline.problems_report")
+    logger = logging.getLogger("pipeline.operations.problems_report")
     logger.addHandler(handler)
     level = logger.level
     logger.setLevel(logging.INFO)

@@ -55,7 +55,7 @@ def test_dag_modules_import_nothing_heavy():
         f"for f in ['{REPO}/dags/district_returns_monthly.py', '{REPO}/dags/district_annual_statistics.py']:\n"
         "    runpy.run_path(f)\n"
         "heavy = [m for m in ('pandas', 'great_expectations', 'openpyxl',"
-        " 'pipeline.ingest', 'pipeline.validate') if m in sys.modules]\n"
+        " 'pipeline.ingest', 'pipeline.validation.validate') if m in sys.modules]\n"
         "print('heavy:' + ','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
@@ -94,7 +94,7 @@ def _events(trigger) -> list:
 def test_wait_succeeds_at_once_when_nothing_is_pending_and_defers_otherwise(dagbag, caplog):
     from airflow.sdk.exceptions import TaskDeferred
 
-    from pipeline.triggers import TRIGGER_PATH
+    from pipeline.orchestration.triggers import TRIGGER_PATH
 
     wait = dagbag.dags["district_annual_statistics"].get_task("wait_for_monthly_runs")
 
@@ -110,7 +110,7 @@ def test_wait_succeeds_at_once_when_nothing_is_pending_and_defers_otherwise(dagb
     assert deferred.value.method_name == "execute_complete" and deferred.value.timeout > wait.wait_timeout
     # What the triggerer's event brings back ends the wait either way; giving up is logged.
     caplog.clear()
-    with caplog.at_level("WARNING", logger="pipeline.triggers"):
+    with caplog.at_level("WARNING", logger="pipeline.orchestration.triggers"):
         wait.execute_complete({}, {"settled": True})
         assert "still pending" not in caplog.text
         wait.execute_complete({}, {"settled": False, "pending": 2})
@@ -120,8 +120,8 @@ def test_wait_succeeds_at_once_when_nothing_is_pending_and_defers_otherwise(dagb
 def test_trigger_fires_once_no_monthly_run_is_pending(monkeypatch):
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-    from pipeline.airflow_glue import MONTHLY_DAG_ID
-    from pipeline.triggers import MonthlyRunsSettledTrigger
+    from pipeline.orchestration.airflow_glue import MONTHLY_DAG_ID
+    from pipeline.orchestration.triggers import MonthlyRunsSettledTrigger
 
     counts = _Counts([3, 1, 0])
     monkeypatch.setattr(RuntimeTaskInstance, "get_dr_count", staticmethod(counts))
@@ -133,7 +133,7 @@ def test_trigger_fires_once_no_monthly_run_is_pending(monkeypatch):
 def test_trigger_gives_up_after_its_timeout(monkeypatch):
     from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
-    from pipeline.triggers import MonthlyRunsSettledTrigger
+    from pipeline.orchestration.triggers import MonthlyRunsSettledTrigger
 
     monkeypatch.setattr(RuntimeTaskInstance, "get_dr_count", staticmethod(_Counts([2])))
     events = _events(MonthlyRunsSettledTrigger(poll_interval_s=0.01, timeout_s=0.05))
@@ -141,7 +141,7 @@ def test_trigger_gives_up_after_its_timeout(monkeypatch):
 
 
 def test_monthly_runs_settled_counts_the_monthly_dags_queued_and_running_runs(dagbag):
-    from pipeline.airflow_glue import MONTHLY_DAG_ID, monthly_runs_settled
+    from pipeline.orchestration.airflow_glue import MONTHLY_DAG_ID, monthly_runs_settled
 
     class TaskInstance:
         def __init__(self, pending: int):

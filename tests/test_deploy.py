@@ -199,7 +199,7 @@ def test_celery_executor_on_the_composes_redis_and_postgres(services, name):
 @pytest.mark.unit
 @pytest.mark.parametrize("name", AIRFLOW_SERVICES)
 def test_compose_runs_airflow_with_the_projects_settings(services, name):
-    from pipeline.airflow_glue import AIRFLOW_SETTINGS
+    from pipeline.orchestration.airflow_glue import AIRFLOW_SETTINGS
 
     env = env_of(services, name)
     assert {key: env.get(key) for key in AIRFLOW_SETTINGS} == AIRFLOW_SETTINGS
@@ -207,8 +207,8 @@ def test_compose_runs_airflow_with_the_projects_settings(services, name):
 
 @pytest.mark.unit
 def test_make_airflow_runs_with_the_projects_settings(tmp_path):
-    from pipeline.airflow_glue import AIRFLOW_SETTINGS
-    from pipeline.standalone import standalone_environment
+    from pipeline.orchestration.airflow_glue import AIRFLOW_SETTINGS
+    from pipeline.orchestration.standalone import standalone_environment
 
     env = standalone_environment({"PATH": "/usr/bin", "AIRFLOW_HOME": str(tmp_path)})
     assert {key: env.get(key) for key in AIRFLOW_SETTINGS} == AIRFLOW_SETTINGS
@@ -413,7 +413,7 @@ def test_postgres_init_script_creates_a_warehouse_its_owner_can_load(services):
             pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (CI must start it)")
         pytest.skip("PostgreSQL is not reachable")
     from pipeline.config import _warehouse_from_airflow_conn
-    from pipeline.warehouse import ensure_schema, make_engine, metadata
+    from pipeline.warehouse.tables import ensure_schema, make_engine, metadata
 
     suffix = uuid.uuid4().hex[:8]
     db, user = f"district_wh_{suffix}", f"district_{suffix}"
@@ -442,12 +442,12 @@ def test_postgres_init_script_creates_a_warehouse_its_owner_can_load(services):
         admin.dispose()
 
 
-# --- make airflow (pipeline.standalone) ------------------------------------------------------------
+# --- make airflow (pipeline.orchestration.standalone) ------------------------------------------------------------
 
 
 @pytest.mark.unit
 def test_standalone_environment_is_the_embedded_trial(tmp_path):
-    from pipeline.standalone import standalone_environment
+    from pipeline.orchestration.standalone import standalone_environment
 
     base = {"PATH": "/usr/bin", "AIRFLOW_HOME": str(tmp_path / "home"), "DISTRICT_DATA": str(tmp_path / "var"),
             "AIRFLOW_CONN_DISTRICT_WAREHOUSE": "postgresql://u:p@prod/db", "DISTRICT_WAREHOUSE_URL": "postgresql://x/y"}
@@ -456,7 +456,7 @@ def test_standalone_environment_is_the_embedded_trial(tmp_path):
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert "AIRFLOW_CONN_DISTRICT_WAREHOUSE" not in env and "DISTRICT_WAREHOUSE_URL" not in env
     assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "pipeline.executors.PreloadingLocalExecutor"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "pipeline.orchestration.executors.PreloadingLocalExecutor"
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] == str(
         tmp_path / "home" / "simple_auth_manager_passwords.json.generated")
     assert env["AIRFLOW__API__PORT"] == "18081"
@@ -475,7 +475,7 @@ def test_standalone_environment_is_the_embedded_trial(tmp_path):
 def test_admin_password_is_generated_once_and_read_by_simple_auth_manager(tmp_path):
     from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
 
-    from pipeline.standalone import admin_password
+    from pipeline.orchestration.standalone import admin_password
 
     file = tmp_path / "home" / "simple_auth_manager_passwords.json.generated"
     first = admin_password(file)
@@ -492,7 +492,7 @@ def test_admin_password_is_generated_once_and_read_by_simple_auth_manager(tmp_pa
 
 @pytest.mark.unit
 def test_standalone_refuses_a_busy_port(capsys):
-    from pipeline.standalone import main
+    from pipeline.orchestration.standalone import main
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -516,7 +516,8 @@ def test_make_airflow_starts_the_ui_and_its_login_works(tmp_path):
            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port())}
     log = (tmp_path / "standalone.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.standalone", "--port", str(port)], cwd=REPO, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.orchestration.standalone", "--port", str(port)],
+                            cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -15,7 +15,7 @@ def inbox_2018_2020(sample_inbox_2020, tmp_path_factory):
     """The 2020 sample plus 2018 and 2019 行政应诉 returns (the three-year appearance rate)."""
     import shutil
 
-    from pipeline.sample import LOOKBACK_FORMS, write_sample_year
+    from pipeline.samples.sample import LOOKBACK_FORMS, write_sample_year
 
     inbox = tmp_path_factory.mktemp("e2e") / "inbox"
     shutil.copytree(sample_inbox_2020, inbox, copy_function=shutil.copy2)
@@ -27,9 +27,9 @@ def inbox_2018_2020(sample_inbox_2020, tmp_path_factory):
 def test_dags_reproduce_the_2020_report(inbox_2018_2020, warehouse_url, make_settings):
     from airflow.utils.state import DagRunState
 
-    from pipeline.figures import stored_figures
-    from pipeline.runner import run_year_airflow
-    from pipeline.warehouse import make_engine
+    from pipeline.figures.definitions import stored_figures
+    from pipeline.orchestration.runner import run_year_airflow
+    from pipeline.warehouse.tables import make_engine
 
     settings = make_settings(inbox_2018_2020, warehouse_url)
     runs = [r for year in (2018, 2019, 2020) for r in run_year_airflow(year, settings)]
@@ -49,7 +49,7 @@ def test_monthly_dag_writes_feedback_and_ends_its_log_with_what_to_send_back(
 
     from airflow.utils.state import DagRunState
 
-    from pipeline.runner import run_year_airflow
+    from pipeline.orchestration.runner import run_year_airflow
 
     inbox = tmp_path / "inbox"
     shutil.copytree(sample_inbox_2020 / "2020-12", inbox / "2020-12", copy_function=shutil.copy2)

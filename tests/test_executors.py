@@ -33,15 +33,16 @@ def test_airflow_resolves_the_preloading_local_executor_and_the_scheduler_stays_
         executor = ExecutorLoader.get_default_executor()
         print("=>", type(executor).__module__, type(executor).__name__, executor.is_local)
         print("=>", "great_expectations" in sys.modules, "pandas" in sys.modules)
-    """, {"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__EXECUTOR": "pipeline.executors.PreloadingLocalExecutor"})
-    assert out == ["pipeline.executors PreloadingLocalExecutor True", "False False"]
+    """, {"AIRFLOW_HOME": str(tmp_path),
+          "AIRFLOW__CORE__EXECUTOR": "pipeline.orchestration.executors.PreloadingLocalExecutor"})
+    assert out == ["pipeline.orchestration.executors PreloadingLocalExecutor True", "False False"]
 
 
 def test_every_preloaded_module_imports_and_leaves_no_thread_behind():
     # The worker forks every task after this: a thread or connection made here would not survive fork.
     out = _python("""
         import sys, threading
-        from pipeline.executors import PRELOAD, preload
+        from pipeline.orchestration.executors import PRELOAD, preload
         preload()
         print("=>", all(name in sys.modules for name in PRELOAD), "great_expectations" in PRELOAD,
               [t.name for t in threading.enumerate()])
@@ -57,7 +58,7 @@ def test_local_executor_preloads_once_before_it_forks_its_workers(tmp_path):
     out = _python("""
         import multiprocessing, os, pathlib, sys
         multiprocessing.set_start_method("fork")
-        import pipeline.executors as ex
+        import pipeline.orchestration.executors as ex
         ex.PRELOAD = ("preload_marker",)
         executor = ex.PreloadingLocalExecutor(parallelism=2)
         print("=>", "preload_marker" in sys.modules)
@@ -75,16 +76,16 @@ def test_celery_config_is_airflows_with_a_preload_before_the_pool_forks(tmp_path
     (tmp_path / "preload_marker.py").write_text("IMPORTED = True\n")
     out = _python("""
         import sys
-        import pipeline.executors as ex
+        import pipeline.orchestration.executors as ex
         ex.PRELOAD = ("preload_marker",)
         from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
         from airflow.providers.celery.executors.celery_executor_utils import app
         from celery.signals import import_modules
-        from pipeline.celery_config import CELERY_CONFIG
+        from pipeline.orchestration.celery_config import CELERY_CONFIG
         print("=>", CELERY_CONFIG == DEFAULT_CELERY_CONFIG, app.conf.broker_url == DEFAULT_CELERY_CONFIG["broker_url"])
         print("=>", "preload_marker" in sys.modules)
         import_modules.send(sender=app)  # what a Celery worker's main process sends before forking its pool
         print("=>", "preload_marker" in sys.modules)
     """, {"AIRFLOW_HOME": str(tmp_path), "PYTHONPATH": str(tmp_path),
-          "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "pipeline.celery_config.CELERY_CONFIG"})
+          "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "pipeline.orchestration.celery_config.CELERY_CONFIG"})
     assert out == ["True True", "False", "True"]

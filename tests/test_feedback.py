@@ -15,13 +15,13 @@ from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from openpyxl import load_workbook
 
-from pipeline.feedback import notice_facts, safe_component, write_month_feedback
 from pipeline.ingest import run_month
-from pipeline.problems_report import log_month_summary, month_problems_text
+from pipeline.operations.problems_report import log_month_summary, month_problems_text
+from pipeline.outputs.feedback import notice_facts, safe_component, write_month_feedback
+from pipeline.outputs.workbook import write_return
 from pipeline.registry import unit_by_code
-from pipeline.sample import sample_year_data
-from pipeline.warehouse import make_engine
-from pipeline.workbook import write_return
+from pipeline.samples.sample import sample_year_data
+from pipeline.warehouse.tables import make_engine
 
 PERIOD = "2020-12"
 DATA = sample_year_data(2020)
@@ -141,7 +141,7 @@ def test_cli_and_dag_log_list_the_same_open_problems_naming_each_file(month, cap
     records: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: records.append(record.getMessage())
-    logger = logging.getLogger("pipeline.problems_report")
+    logger = logging.getLogger("pipeline.operations.problems_report")
     logger.addHandler(handler)
     old_level = logger.level
     logger.setLevel(logging.INFO)
@@ -203,7 +203,7 @@ def test_notice_dates_are_beijing_time_and_the_resend_deadline_follows_the_month
 
     settings, *_ = month
     engine = make_engine(settings.warehouse_url)
-    from pipeline.problems_report import open_problems
+    from pipeline.operations.problems_report import open_problems
 
     files = [f for f in open_problems(engine, PERIOD) if f.unit_code == "SCJG"]
     # 20:30 UTC on 4 December is 04:30 on the 5th in Beijing: the notice is dated the 5th.
@@ -238,8 +238,8 @@ def test_notice_and_annotated_copy_print_whole(month, tmp_path):
     sheet prints on one page wide with its 问题 column (it printed 问题 on a second page)."""
     from rendering import render
 
-    from pipeline.feedback import clerk_message
-    from pipeline.problems_report import open_problems
+    from pipeline.operations.problems_report import open_problems
+    from pipeline.outputs.feedback import clerk_message
 
     settings, _, written, _ = month
     [scjg] = [f for f in open_problems(make_engine(settings.warehouse_url), PERIOD) if f.unit_code == "SCJG"]

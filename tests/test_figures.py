@@ -22,9 +22,8 @@ from conftest import REPO, assert_matches_report, fresh_pg_database, report_figu
 from openpyxl import load_workbook
 
 from pipeline.annual import consolidate_year
-from pipeline.archive import archive_path
 from pipeline.config import settings as make_settings_
-from pipeline.figures import (
+from pipeline.figures.definitions import (
     CONSOLIDATORS,
     FIGURE_DEFS,
     LABELS_ZH,
@@ -35,13 +34,14 @@ from pipeline.figures import (
     stored_contributions,
     stored_figures,
 )
+from pipeline.figures.provenance import all_provenance, provenance
 from pipeline.forms import CLOSED, FORMS, NO, PENDING, YES
 from pipeline.ingest import run_month
+from pipeline.intake.archive import archive_path
 from pipeline.periods import months_of
-from pipeline.provenance import all_provenance, provenance
 from pipeline.registry import units
-from pipeline.sample import LOOKBACK_FORMS, sample_year_data, write_sample_year
-from pipeline.warehouse import (
+from pipeline.samples.sample import LOOKBACK_FORMS, sample_year_data, write_sample_year
+from pipeline.warehouse.tables import (
     FACT_TABLES,
     ensure_schema,
     make_engine,

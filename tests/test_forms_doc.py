@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 
 from pipeline.forms import FORMS, LITIGATION, TRAINING
-from pipeline.forms_doc import REFERENCE_PATH, render_form, render_reference, write_reference
+from pipeline.outputs.forms_doc import REFERENCE_PATH, render_form, render_reference, write_reference
 
 pytestmark = pytest.mark.unit
 
 
 def test_committed_reference_matches_forms() -> None:
-    assert REFERENCE_PATH.read_text(encoding="utf-8") == render_reference(), "run `python -m pipeline.forms_doc`"
+    assert REFERENCE_PATH.read_text(encoding="utf-8") == render_reference(), (
+        "run `python -m pipeline.outputs.forms_doc`"
+    )
 
 
 def test_reference_has_every_form_and_column() -> None:

@@ -21,18 +21,18 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
 
-from pipeline.archive import archive_path
 from pipeline.config import settings as make_settings_
-from pipeline.feedback import write_month_feedback
 from pipeline.ingest import run_month
-from pipeline.messy import mess_up
-from pipeline.problems_report import month_problems_text
-from pipeline.reader import MAX_ROWS, OpenpyxlReader, default_reader
+from pipeline.intake.archive import archive_path
+from pipeline.intake.reader import MAX_ROWS, OpenpyxlReader, default_reader
+from pipeline.intake.safety import InputRefused, check_workbook_bytes
+from pipeline.operations.problems_report import month_problems_text
+from pipeline.outputs.feedback import write_month_feedback
+from pipeline.outputs.workbook import write_return
 from pipeline.registry import unit_by_code
-from pipeline.safety import InputRefused, check_workbook_bytes
-from pipeline.sample import sample_year_data
-from pipeline.warehouse import FACT_TABLES, make_engine, problem, return_file, submission
-from pipeline.workbook import write_return
+from pipeline.samples.messy import mess_up
+from pipeline.samples.sample import sample_year_data
+from pipeline.warehouse.tables import FACT_TABLES, make_engine, problem, return_file, submission
 
 PERIOD = "2020-12"
 RECEIVED = dt.datetime(2021, 1, 5, 9, 0)
@@ -534,9 +534,9 @@ def test_formatted_empty_rows_far_below_do_not_refuse():
 
 @pytest.mark.unit
 def test_too_many_cells_even_if_empty(monkeypatch):
-    import pipeline.reader
+    import pipeline.intake.reader
 
-    monkeypatch.setattr(pipeline.reader, "MAX_CELLS", 5_000)
+    monkeypatch.setattr(pipeline.intake.reader, "MAX_CELLS", 5_000)
     def edit(wb):
         ws = wb["执法培训"]
         for r in range(10, 1_000):
@@ -553,8 +553,8 @@ def test_messy_xls_reads_like_messy_xlsx():
     mess_up(wb, random.Random(3), ["numbers_as_text", "dates_as_typed", "rows_above", "label_variants"])
     out = io.BytesIO()
     wb.save(out)
-    from pipeline.parse import parse_workbook
-    from pipeline.reader import default_reader
+    from pipeline.intake.parse import parse_workbook
+    from pipeline.intake.reader import default_reader
 
     xlsx = parse_workbook(default_reader().read(io.BytesIO(out.getvalue())), PERIOD)
     xls = parse_workbook(default_reader().read(io.BytesIO(to_xls(out.getvalue()))), PERIOD)
@@ -622,7 +622,7 @@ def test_sql_looking_values_round_trip(tmp_path, warehouse_url, make_settings):
 @pytest.mark.unit
 @pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "=HYPERLINK(\"http://x\",\"y\")", "\t=1"])
 def test_outputs_neutralise_formula_text(text, tmp_path):
-    from pipeline.outputs import figures_csv, neutralise, write_outputs
+    from pipeline.outputs.figure_files import figures_csv, neutralise, write_outputs
 
     assert neutralise(text) == "'" + text
     assert neutralise("正常文本") == "正常文本" and neutralise(12) == 12
@@ -645,7 +645,7 @@ def test_outputs_neutralise_formula_text(text, tmp_path):
 @pytest.mark.unit
 @pytest.mark.parametrize("chunk_size", [7, 64, 1 << 20])
 def test_uncached_formula_scan_across_chunks_and_prefixes(chunk_size):
-    from pipeline.reader import uncached_formula_cells
+    from pipeline.intake.reader import uncached_formula_cells
 
     xml = (b'<x:worksheet><x:sheetData><x:row r="2"><x:c r="B2"><x:f>1+1</x:f></x:c>'
            b'<x:c r="C2"><x:f>1+1</x:f><x:v>2</x:v></x:c></x:row>'

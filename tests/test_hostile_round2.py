@@ -33,14 +33,14 @@ from openpyxl import load_workbook
 from test_hostile import PERIOD, RECEIVED, clean_bytes, edited
 
 from pipeline import atomic, sanitise
-from pipeline.archive import INCOMING_PREFIX, archive_files, archive_path
 from pipeline.config import settings as make_settings_
-from pipeline.feedback import write_month_feedback
-from pipeline.figures import FIGURE_DEFS, evaluate
+from pipeline.figures.definitions import FIGURE_DEFS, evaluate
 from pipeline.ingest import build_loads, read_and_parse, run_month
-from pipeline.outputs import CODE_COLUMN
-from pipeline.problems_report import month_problems_text, open_problems
-from pipeline.warehouse import dump, ensure_schema, load_month, make_engine, return_file
+from pipeline.intake.archive import INCOMING_PREFIX, archive_files, archive_path
+from pipeline.operations.problems_report import month_problems_text, open_problems
+from pipeline.outputs.feedback import write_month_feedback
+from pipeline.outputs.figure_files import CODE_COLUMN
+from pipeline.warehouse.tables import dump, ensure_schema, load_month, make_engine, return_file
 
 YEAR = int(PERIOD[:4])
 #: A small month: three units' clean returns.
@@ -156,7 +156,7 @@ def test_case_1_control_characters_in_cells_and_names_never_stop_the_feedback(tm
 
 @pytest.mark.integration
 def test_case_2_markup_in_a_cell_is_escaped_in_the_data_docs(tmp_path):
-    from pipeline.validate import build_data_docs
+    from pipeline.validation.validate import build_data_docs
 
     files = clean_files()
     files["市场监管局.xlsx"] = with_cell("SCJG", "行政检查", "检查方式", "<svg/onload=alert(document.domain)>")
@@ -275,7 +275,7 @@ def test_case_6_a_consolidation_reads_one_snapshot(warehouse_url, tmp_path, monk
     """A load committing in the middle of a consolidation is in none of its parts (figures, contributions,
     provenance, trends): figures.xlsx agrees with itself and with the stored figures."""
     import pipeline.annual as annual
-    from pipeline.figures import stored_figures
+    from pipeline.figures.definitions import stored_figures
 
     write_month(tmp_path, clean_files())
     settings = month_settings(tmp_path, warehouse_url)
@@ -394,7 +394,8 @@ def test_case_10_expected_failures_are_one_line(argv, cause, tmp_path):
 
 @pytest.mark.integration
 def test_case_10_disk_full_and_server_gone_mid_load_are_one_line(tmp_path, monkeypatch, capsys):
-    from pipeline import cli, warehouse
+    from pipeline import cli
+    from pipeline.warehouse import tables as warehouse
 
     write_month(tmp_path, clean_files())
     monkeypatch.setenv("DISTRICT_DATA", str(tmp_path / "data"))
@@ -504,7 +505,7 @@ def clean_month_figures(tmp_path_factory):
 def test_property_arbitrary_unicode_in_cells_and_names(text, name, clean_month_figures, tmp_path_factory):
     """Any text in a free-text cell of a refused and of a valid return, any file name: the month loads or
     refuses with a reason, the feedback opens, the Data Docs hold no markup of ours, the figures stand."""
-    from pipeline.validate import build_data_docs
+    from pipeline.validation.validate import build_data_docs
 
     root = tmp_path_factory.mktemp("prop")
     # A file name as bytes: what the file system allows (no "/", no NUL, 255 bytes), anything else goes.
@@ -548,7 +549,7 @@ def test_property_arbitrary_unicode_in_cells_and_names(text, name, clean_month_f
 KILLER = r"""
 import os, signal, sys
 point, url, period = sys.argv[1:4]
-import pipeline.atomic as atomic, pipeline.warehouse as warehouse
+import pipeline.atomic as atomic, pipeline.warehouse.tables as warehouse
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 replace = os.replace
@@ -559,13 +560,13 @@ def replace_or_die(src, dst):
 if point == "load":
     warehouse.settle_supersession = die  # inside the load's transaction
 elif point == "consolidate":
-    import pipeline.figures as figures
+    import pipeline.figures.definitions as figures
     figures.bulk_insert = die  # inside the consolidation's transaction, figures written
 else:
     atomic.os.replace = replace_or_die  # a temporary file written whole, not yet renamed
 from pipeline.annual import consolidate_year
 from pipeline.config import settings
-from pipeline.feedback import write_month_feedback
+from pipeline.outputs.feedback import write_month_feedback
 from pipeline.ingest import run_month
 s = settings(url)
 run_month(period, s)
@@ -586,7 +587,7 @@ def _run_all(settings) -> None:
 def _state(settings) -> tuple:
     """Warehouse rows (no timestamps of the run itself) and every file's name, and its bytes where they
     do not carry the time of writing."""
-    from pipeline.warehouse import completeness, consolidation
+    from pipeline.warehouse.tables import completeness, consolidation
 
     rows = dump(make_engine(settings.warehouse_url))
     rows.pop(consolidation.name, None)  # its out_dir is the run's folder
@@ -603,7 +604,7 @@ def _state(settings) -> tuple:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_kill_at_named_points_then_rerun_equals_a_clean_run(warehouse_url, tmp_path, tmp_path_factory):
-    from pipeline.warehouse import metadata
+    from pipeline.warehouse.tables import metadata
 
     files = clean_files()
     files["统计局.xlsx"] = with_cell("TJJ", "执法培训", "持证执法人员数", "很多\x0b")

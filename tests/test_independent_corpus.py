@@ -33,11 +33,11 @@ def test_an_independent_year_gives_its_figures_through_the_dags(corpus, warehous
     import sqlalchemy as sa
     from airflow.utils.state import DagRunState
 
-    from pipeline.figures import stored_figures
+    from pipeline.figures.definitions import stored_figures
     from pipeline.forms import FORMS, SERIAL_LABEL
-    from pipeline.parse import normalise_label
-    from pipeline.runner import run_year_airflow
-    from pipeline.warehouse import make_engine
+    from pipeline.intake.parse import normalise_label
+    from pipeline.orchestration.runner import run_year_airflow
+    from pipeline.warehouse.tables import make_engine
 
     _, year, seed = CORPORA[corpus]
     inbox = tmp_path / "inbox"

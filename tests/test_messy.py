@@ -1,7 +1,7 @@
 """Returns as clerks really send them load to exactly the rows of the clean template.
 
-Messy variants are built here by editing clean workbooks (``pipeline.workbook.write_return`` over the
-2020 sample's data) the way clerks do (``pipeline.messy``); each must give the same warehouse rows,
+Messy variants are built here by editing clean workbooks (``pipeline.outputs.workbook.write_return`` over the
+2020 sample's data) the way clerks do (``pipeline.samples.messy``); each must give the same warehouse rows,
 lineage (sheet, Excel row, column letters) aside.
 """
 
@@ -18,16 +18,16 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.archive import InboxFile
 from pipeline.forms import FORMS
 from pipeline.ingest import build_loads, read_and_parse
-from pipeline.messy import EDITS, mess_up
-from pipeline.parse import parse_sheet, parse_workbook
-from pipeline.reader import SheetData, WorkbookData
+from pipeline.intake.archive import InboxFile
+from pipeline.intake.parse import parse_sheet, parse_workbook
+from pipeline.intake.reader import SheetData, WorkbookData
+from pipeline.outputs.workbook import write_return
 from pipeline.registry import unit_by_code
-from pipeline.sample import sample_year_data
-from pipeline.warehouse import FACT_TABLES, ensure_schema, load_month, make_engine, submission
-from pipeline.workbook import write_return
+from pipeline.samples.messy import EDITS, mess_up
+from pipeline.samples.sample import sample_year_data
+from pipeline.warehouse.tables import FACT_TABLES, ensure_schema, load_month, make_engine, submission
 
 PERIOD = "2020-12"
 #: A unit with rows in several register forms, one with a nil 行政检查, a street, the justice bureau.
@@ -242,10 +242,10 @@ def test_messy_month_loads_the_same_rows_and_refuses_one_workbook(sample_inbox_2
     import shutil
 
     from pipeline.config import settings as make
-    from pipeline.feedback import write_month_feedback
     from pipeline.ingest import run_month
-    from pipeline.messy import BROKEN_UNIT, write_messy_month
-    from pipeline.problems_report import month_problems_text
+    from pipeline.operations.problems_report import month_problems_text
+    from pipeline.outputs.feedback import write_month_feedback
+    from pipeline.samples.messy import BROKEN_UNIT, write_messy_month
 
     results = {}
     for kind in ("clean", "messy"):

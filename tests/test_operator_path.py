@@ -48,7 +48,7 @@ def _outputs(data: Path) -> dict[str, bytes]:
 
 
 def _figures(url: str) -> list[tuple]:
-    from pipeline.warehouse import figure
+    from pipeline.warehouse.tables import figure
 
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -58,13 +58,13 @@ def _figures(url: str) -> list[tuple]:
 
 
 def make_engine(url: str):
-    from pipeline.warehouse import make_engine as make
+    from pipeline.warehouse.tables import make_engine as make
 
     return make(url)
 
 
 def _periods(url: str) -> set[str]:
-    from pipeline.warehouse import return_file, submission
+    from pipeline.warehouse.tables import return_file, submission
 
     engine = make_engine(url)
     with engine.connect() as conn:

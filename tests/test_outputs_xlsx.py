@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from openpyxl import load_workbook
 
-from pipeline.outputs import neutralise, write_outputs
-from pipeline.provenance import HEADERS, SourceCell, cell_rows
+from pipeline.figures.provenance import HEADERS, SourceCell, cell_rows
+from pipeline.outputs.figure_files import neutralise, write_outputs
 
 pytestmark = pytest.mark.unit
 
@@ -65,7 +65,7 @@ def test_figure_sheet_lists_every_source_cell(tmp_path) -> None:
 def test_figures_xlsx_speaks_beijing_time_and_the_cover_counts_plainly(tmp_path) -> None:
     import datetime as dt
 
-    from pipeline.author_sheets import completeness_summary, sheet_title
+    from pipeline.outputs.author_sheets import completeness_summary, sheet_title
 
     fig = {"code": "c1", "label_zh": "检查对象户数", "value": 7.0, "unit_zh": "户", "display_zh": "7户",
            "year": 2020, "as_of_utc": dt.datetime(2021, 1, 7, 20, 30), "contributing_submissions": 2,

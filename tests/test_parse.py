@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 
 from pipeline.forms import FORMS
-from pipeline.parse import parse_sheet, parse_workbook
-from pipeline.reader import SheetData, WorkbookData
+from pipeline.intake.parse import parse_sheet, parse_workbook
+from pipeline.intake.reader import SheetData, WorkbookData
 
 pytestmark = pytest.mark.unit
 INSPECTION_HEADER = ("任务编号", "任务名称", "检查方式", "抽取检查对象户数", "是否联合抽查", "联合抽查编号", "完成日期",

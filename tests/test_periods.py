@@ -66,7 +66,7 @@ def test_a_contradicting_conf_fails_the_task_without_retries():
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pipeline.airflow_glue import run_period
+    from pipeline.orchestration.airflow_glue import run_period
 
     run = SimpleNamespace(logical_date=dt.datetime(2020, 2, 7, 22, tzinfo=UTC), run_type=DagRunType.BACKFILL_JOB)
     with pytest.raises(AirflowFailException, match=r"2020-02.*2020-03"):

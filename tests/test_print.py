@@ -6,8 +6,8 @@ import pytest
 from rendering import render
 
 from pipeline.forms import FORMS
+from pipeline.outputs.workbook import column_rule, write_template
 from pipeline.registry import unit_by_code, units
-from pipeline.workbook import column_rule, write_template
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ from openpyxl import load_workbook
 
 from pipeline.annual import consolidate_year
 from pipeline.cli import main
-from pipeline.figures import stored_figures
+from pipeline.figures.definitions import stored_figures
+from pipeline.figures.publish import PublishError, compare, format_comparison, publications, publish, published_figures
 from pipeline.ingest import run_month
-from pipeline.publish import PublishError, compare, format_comparison, publications, publish, published_figures
-from pipeline.warehouse import make_engine, publication_submission, submission
+from pipeline.warehouse.tables import make_engine, publication_submission, submission
 
 pytestmark = pytest.mark.integration
 MONTHS = ("2020-11", "2020-12")
@@ -96,7 +96,7 @@ def test_correction_after_publication(inbox_copy, warehouse_url, make_settings, 
 
     # The next consolidation logs the change and adds the comparison sheet.
     handler = LogCollector()
-    logger = logging.getLogger("pipeline.publish")
+    logger = logging.getLogger("pipeline.figures.publish")
     logger.addHandler(handler)
     try:
         result = consolidate_year(2020, settings)

@@ -9,9 +9,9 @@ import zipfile
 import pytest
 from openpyxl import load_workbook
 
-from pipeline.messy import EDITS, mess_up
-from pipeline.parse import parse_workbook
-from pipeline.reader import CalamineXlsxReader, OpenpyxlReader, default_reader
+from pipeline.intake.parse import parse_workbook
+from pipeline.intake.reader import CalamineXlsxReader, OpenpyxlReader, default_reader
+from pipeline.samples.messy import EDITS, mess_up
 
 pytestmark = pytest.mark.unit
 
@@ -78,7 +78,7 @@ def test_calamine_keeps_excel_rows_and_columns_when_the_sheet_starts_below_a1():
 
 @pytest.mark.parametrize("threaded", [False, True])
 def test_formula_scan_beside_calamine_still_chooses_openpyxl(sample_inbox_2020, monkeypatch, threaded):
-    import pipeline.reader as reader
+    import pipeline.intake.reader as reader
 
     monkeypatch.setattr(reader, "THREADED_SCAN_BYTES", 0 if threaded else 1 << 40)
     path = next((sample_inbox_2020 / "2020-12").glob("区市场监督管理局*"))
@@ -107,7 +107,7 @@ def test_formula_scan_beside_calamine_still_chooses_openpyxl(sample_inbox_2020, 
     (b"<worksheet><fill/><font/>" + b"x" * 3000 + b"</worksheet>", False),
 ])
 def test_formula_scan_reads_parts_straight_from_the_package(xml, has, chunk_size, compression):
-    from pipeline.reader import _has_formula
+    from pipeline.intake.reader import _has_formula
 
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression) as z:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, report_figures_2020
 
-from pipeline.check_report import agrees, check_text, read_draft
-from pipeline.report import check_template, report_text, template_codes
+from pipeline.outputs.check_report import agrees, check_text, read_draft
+from pipeline.outputs.report import check_template, report_text, template_codes
 
 pytestmark = pytest.mark.unit
 
@@ -137,7 +137,7 @@ def test_docx_draft_is_read(tmp_path: Path, text: str) -> None:
 
 def test_a_reworded_sentence_is_tied_to_the_uncited_figure_it_likely_is(text: str, stored: dict) -> None:
     """“80余项” reworded away from its cue: flagged 无数据支撑, and named as the uncited figure it likely is."""
-    from pipeline.check_report import format_result
+    from pipeline.outputs.check_report import format_result
 
     reworded = text.replace("区司法局审核区级文件、合同80余项", "区司法局全年共审查各类文件和合同80余项")
     result = check_text(reworded, stored, 2020)

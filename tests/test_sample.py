@@ -12,9 +12,7 @@ import pytest
 from conftest import assert_matches_report, report_figures_2020
 
 from pipeline.forms import FORMS, INSPECTION, TRAINING, TRANSFER, VERIFY_NOTE
-from pipeline.registry import unit_by_code, units
-from pipeline.sample import CHINA_TZ, LOOKBACK_FORMS, sample_year_data, write_sample_year
-from pipeline.workbook import (
+from pipeline.outputs.workbook import (
     DATE_FORMAT,
     FOOTER_TEXT,
     GUIDE_SHEET,
@@ -26,6 +24,8 @@ from pipeline.workbook import (
     write_return,
     write_template,
 )
+from pipeline.registry import unit_by_code, units
+from pipeline.samples.sample import CHINA_TZ, LOOKBACK_FORMS, sample_year_data, write_sample_year
 
 pytestmark = pytest.mark.unit
 
@@ -447,8 +447,8 @@ def test_a_template_header_parses_as_the_unit_and_month(tmp_path: Path) -> None:
     """The clerk fills B3 with a month (a date cell): the parser reads the unit and the period."""
     import datetime as dt
 
-    from pipeline.parse import parse_sheet
-    from pipeline.reader import default_reader
+    from pipeline.intake.parse import parse_sheet
+    from pipeline.intake.reader import default_reader
 
     path = write_template(tmp_path, "SCJG")
     wb = openpyxl.load_workbook(path)

@@ -1,4 +1,5 @@
-"""``make airflow`` (pipeline.standalone): the ports it refuses, its "ready" line, and one Ctrl-C stopping it all."""
+"""``make airflow`` (pipeline.orchestration.standalone): the ports it refuses, its "ready" line, and one Ctrl-C
+stopping it all."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def no_airflow(monkeypatch):
 @pytest.mark.unit
 @pytest.mark.parametrize("port", [8793, 8794])
 def test_refuses_the_ports_of_airflows_own_log_servers(port, no_airflow, capsys, monkeypatch):
-    from pipeline.standalone import main
+    from pipeline.orchestration.standalone import main
 
     for var in ("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"):
         monkeypatch.delenv(var, raising=False)
@@ -42,7 +43,7 @@ def test_refuses_the_ports_of_airflows_own_log_servers(port, no_airflow, capsys,
 
 @pytest.mark.unit
 def test_refuses_a_configured_log_server_port(no_airflow, capsys, monkeypatch):
-    from pipeline.standalone import main
+    from pipeline.orchestration.standalone import main
 
     port = _free_port()
     monkeypatch.setenv("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", str(port))
@@ -56,7 +57,7 @@ def test_refuses_a_configured_log_server_port(no_airflow, capsys, monkeypatch):
 def test_ready_only_when_the_api_server_answers_and_one_ctrl_c_stops_everything(tmp_path):
     import psutil
 
-    from pipeline.standalone import api_server_answers
+    from pipeline.orchestration.standalone import api_server_answers
 
     port = _free_port()
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"), "DISTRICT_DATA": str(tmp_path / "var"),
@@ -65,8 +66,8 @@ def test_ready_only_when_the_api_server_answers_and_one_ctrl_c_stops_everything(
     log_path = tmp_path / "standalone.log"
     with log_path.open("wb") as log:
         # Its own process group, as a terminal's foreground job: Ctrl-C sends SIGINT to the whole group.
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.standalone", "--port", str(port)], cwd=REPO,
-                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.orchestration.standalone", "--port", str(port)],
+                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 280

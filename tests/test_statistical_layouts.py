@@ -12,8 +12,8 @@ import pytest
 from openpyxl import Workbook
 
 from pipeline.forms import FORMS
-from pipeline.parse import parse_sheet, parse_workbook
-from pipeline.reader import CalamineXlsxReader, OpenpyxlReader, SheetData, WorkbookData, default_reader
+from pipeline.intake.parse import parse_sheet, parse_workbook
+from pipeline.intake.reader import CalamineXlsxReader, OpenpyxlReader, SheetData, WorkbookData, default_reader
 
 pytestmark = pytest.mark.unit
 

@@ -25,7 +25,7 @@ from pipeline.forms import (
     VERIFY_NOTE,
     Form,
 )
-from pipeline.validate import (
+from pipeline.validation.validate import (
     RuleFailure,
     build_data_docs,
     build_suite,
@@ -280,7 +280,7 @@ def test_missing_column_is_refused() -> None:
 @pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())
 def test_suite_on_disk_matches_forms(form: Form) -> None:
     on_disk = suite_path(form).read_text(encoding="utf-8")
-    assert on_disk == render_suite(build_suite(form)), "run `python -m pipeline.validate`"
+    assert on_disk == render_suite(build_suite(form)), "run `python -m pipeline.validation.validate`"
     suite = json.loads(on_disk)
     assert suite["name"] == form.code
     # Every column carries a rule, except the clerk's 核实说明 (free text, read by the verification rules).
@@ -374,7 +374,8 @@ def test_gx_is_left_as_shipped_outside_a_validation() -> None:
 
 
 def test_importing_the_module_imports_neither_gx_nor_pandas() -> None:
-    code = "import sys, pipeline.validate; print(sorted({'pandas', 'great_expectations'} & set(sys.modules)))"
+    code = ("import sys, pipeline.validation.validate; "
+            "print(sorted({'pandas', 'great_expectations'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=config.PROJECT_ROOT)
     assert out.stdout.strip() == "[]"

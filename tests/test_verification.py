@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from pipeline import verification
 from pipeline.forms import INSPECTION, PETITION, TRAINING, YES, Form
+from pipeline.validation import verification
 
 UNIT = "SCJG"
 UNIT_NAME = "区市场监督管理局"
@@ -111,7 +111,7 @@ def test_last_year_compares_with_the_same_month_a_year_before():
 
 @pytest.mark.integration
 def test_the_suite_flags_with_severity_warning_and_a_frame_without_bounds_passes():
-    from pipeline.validate import build_suite, validate_frame
+    from pipeline.validation.validate import build_suite, validate_frame
 
     suite = build_suite(TRAINING)
     warned = [e for e in suite["expectations"] if e.get("severity") == "warning"]
@@ -137,7 +137,7 @@ MONTHS = {"2020-09": 120, "2020-10": 118, "2020-11": 121}
 
 
 def write_months(inbox: Path, rows: dict[str, dict]) -> None:
-    from pipeline.workbook import write_return
+    from pipeline.outputs.workbook import write_return
 
     for i, (period, row) in enumerate(sorted(rows.items())):
         path = inbox / period / f"{UNIT_NAME}_{period}.xlsx"
@@ -166,11 +166,11 @@ def test_a_hit_loads_stays_open_until_confirmed_and_a_reload_keeps_the_confirmat
         tmp_path, warehouse_url, make_settings):
     import sqlalchemy as sa
 
-    from pipeline.feedback import write_month_feedback
     from pipeline.ingest import run_month
-    from pipeline.problems_report import month_problems_text
-    from pipeline.verification_report import HINT_NAME
-    from pipeline.warehouse import FACT_TABLES, make_engine, submission
+    from pipeline.operations.problems_report import month_problems_text
+    from pipeline.outputs.feedback import write_month_feedback
+    from pipeline.outputs.verification_report import HINT_NAME
+    from pipeline.warehouse.tables import FACT_TABLES, make_engine, submission
 
     inbox = tmp_path / "inbox"
     typo_inbox(inbox)
@@ -214,7 +214,7 @@ def test_a_hit_loads_stays_open_until_confirmed_and_a_reload_keeps_the_confirmat
 
 @pytest.mark.integration
 def test_the_clerks_verify_note_confirms_the_rows_hits(tmp_path, warehouse_url, make_settings):
-    from pipeline.warehouse import make_engine
+    from pipeline.warehouse.tables import make_engine
 
     inbox = tmp_path / "inbox"
     typo_inbox(inbox, note="年底人员调整，数据无误")
@@ -228,10 +228,10 @@ def test_the_clerks_verify_note_confirms_the_rows_hits(tmp_path, warehouse_url, 
 def test_publish_refuses_open_hits_unless_accepted_with_a_note_and_figures_name_them(
         tmp_path, warehouse_url, make_settings, capsys):
     from pipeline.cli import main
-    from pipeline.figures import consolidate
-    from pipeline.publish import PublishError, publish
-    from pipeline.verification_report import unconfirmed_by_figure, unconfirmed_text
-    from pipeline.warehouse import make_engine
+    from pipeline.figures.definitions import consolidate
+    from pipeline.figures.publish import PublishError, publish
+    from pipeline.outputs.verification_report import unconfirmed_by_figure, unconfirmed_text
+    from pipeline.warehouse.tables import make_engine
 
     inbox = tmp_path / "inbox"
     typo_inbox(inbox)
@@ -279,8 +279,8 @@ def test_monthly_dag_flags_in_its_summary_and_the_cover_lists_the_figure(
     from airflow.utils.state import DagRunState
     from openpyxl import load_workbook
 
-    from pipeline.runner import run_year_airflow
-    from pipeline.verification_report import HINT_NAME
+    from pipeline.orchestration.runner import run_year_airflow
+    from pipeline.outputs.verification_report import HINT_NAME
 
     inbox = tmp_path / "inbox"
     typo_inbox(inbox)
@@ -299,8 +299,8 @@ def test_monthly_dag_flags_in_its_summary_and_the_cover_lists_the_figure(
 
 @pytest.mark.integration
 def test_year_on_year_lists_figures_beyond_the_threshold_against_the_year_before(tmp_path):
-    from pipeline.verification_report import YOY_THRESHOLD, year_on_year
-    from pipeline.warehouse import ensure_schema, figure, make_engine
+    from pipeline.outputs.verification_report import YOY_THRESHOLD, year_on_year
+    from pipeline.warehouse.tables import ensure_schema, figure, make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
     ensure_schema(engine)

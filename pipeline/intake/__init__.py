@@ -1,0 +1,1 @@
+"""Reading what the units sent: archive, safety checks, the workbook reader, parsing."""

@@ -1,0 +1,1 @@
+"""What operators run between loads: completeness, the problems summary, confirmations."""

@@ -1,0 +1,1 @@
+"""Airflow wiring and the direct runner; all call pipeline.jobs."""

@@ -1,0 +1,1 @@
+"""Every file a person reads: templates, feedback, figure tables, author sheets, reports."""

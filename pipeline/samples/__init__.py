@@ -1,0 +1,1 @@
+"""Generated sample and messy returns for the demo and the tests."""

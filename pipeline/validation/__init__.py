@@ -1,0 +1,1 @@
+"""Checking parsed returns: Great Expectations suites and the verification rules."""

@@ -1,0 +1,549 @@
+"""Row rules of the forms as Great Expectations suites, and validation of parsed returns against them.
+
+The suites are derived from ``pipeline/forms.py`` by :func:`build_suite`, kept as JSON files in
+``expectations/`` (``python -m pipeline.validation.validate`` rewrites them) and loaded from there at task time.
+
+Great Expectations is imported lazily: Airflow parses the DAG files that import this module, and
+importing GX takes seconds.
+
+Validation is on the ingest's critical path, so a process keeps one GX context, and per form the
+suite (reloaded when its file changes) and batch definition. Each frame is validated twice at most:
+every expectation pass/fail only, then the failing ones again for their rows. Results are stored for
+Data Docs as JSON; :func:`build_data_docs` renders the site once per month, off that path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline import atomic, config, sanitise
+from pipeline.forms import FORMS, NO, YES, Column, Form
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+    from great_expectations.expectations.expectation import Expectation
+
+ROW_ID = "_row_id"
+SUBMISSION_ID = "submission_id"
+PERIOD_START = "period_start"
+PERIOD_END = "period_end"
+#: Columns the frame carries besides the form's own.
+FRAME_COLUMNS = (ROW_ID, SUBMISSION_ID, PERIOD_START, PERIOD_END)
+#: Not "local_site": an ephemeral context already has a site of that name in a temp directory.
+DATA_DOCS_SITE = "district_site"
+DATA_DOCS_RESULTS_STORE = "district_validation_results"
+#: Where, inside the Data Docs directory, the stored validation results live.
+RESULTS_DIR = "_validation_results"
+#: What every expectation's meta carries, so a failure can be blamed and explained.
+META_KEYS = frozenset({"column", "column_label", "rule", "message_zh"})
+SUITE_NOTES = "Generated from pipeline/forms.py by `python -m pipeline.validation.validate`; do not edit by hand."
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """One row breaking one rule, blamed on one column."""
+
+    row_id: int
+    column: str
+    rule: str
+    message_zh: str
+    #: "critical" for the hard rules; "warning" for the verification rules (pipeline.validation.verification).
+    severity: str = "critical"
+
+
+def _gx() -> Any:
+    """Import great_expectations with analytics off; the variable must be set before the import."""
+    os.environ["GX_ANALYTICS_ENABLED"] = "False"
+    import great_expectations
+
+    return great_expectations
+
+
+def _meta(column: Column, rule: str, message_zh: str, label: str | None = None) -> dict[str, str]:
+    return {
+        "column": column.code,
+        "column_label": label or column.label,
+        "rule": rule,
+        "message_zh": message_zh,
+    }
+
+
+def _column_expectations(form: Form, col: Column) -> list[Expectation]:
+    """The expectations for one column's rules, in a fixed order."""
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.row_conditions import Column as Cond
+
+    out: list[Expectation] = []
+    if col.required:
+        out.append(gxe.ExpectColumnValuesToNotBeNull(
+            column=col.code, meta=_meta(col, "required", "必填项为空"),
+        ))
+    choices = (YES, NO) if col.type == "yesno" else col.choices
+    if choices:
+        out.append(gxe.ExpectColumnValuesToBeInSet(
+            column=col.code, value_set=list(choices),
+            meta=_meta(col, "choices", "只能填写：" + "、".join(choices)),
+        ))
+    if col.min_value is not None:
+        out.append(gxe.ExpectColumnValuesToBeBetween(
+            column=col.code, min_value=col.min_value,
+            meta=_meta(col, "min", f"不能小于 {col.min_value}"),
+        ))
+    if col.required_when is not None:
+        other_code, value = col.required_when
+        other = form.column(other_code)
+        out.append(gxe.ExpectColumnValuesToNotBeNull(
+            column=col.code, row_condition=Cond(other_code) == value,
+            meta=_meta(col, "required_when", f"{other.label}为“{value}”时必须填写{col.label}"),
+        ))
+        # A blank other column is its own "required" failure; blaming this column too would mislead.
+        if other.type == "yesno" and value in (YES, NO):
+            otherwise = f"为“{NO if value == YES else YES}”"
+        else:
+            otherwise = f"不是“{value}”"
+        out.append(gxe.ExpectColumnValuesToBeNull(
+            column=col.code,
+            row_condition=Cond(other_code).is_not_null() & (Cond(other_code) != value),
+            meta=_meta(col, "empty_unless", f"{other.label}{otherwise}时{col.label}应为空"),
+        ))
+    if col.date_rule == "in_period":
+        meta = _meta(col, "date_in_period", f"{col.label}不在报告期所属月份内")
+        out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=col.code, column_B=PERIOD_START, or_equal=True,
+            ignore_row_if="either_value_is_missing", meta=meta,
+        ))
+        out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=PERIOD_END, column_B=col.code, or_equal=True,
+            ignore_row_if="either_value_is_missing", meta=meta,
+        ))
+    elif col.date_rule == "not_after_period":
+        out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=PERIOD_END, column_B=col.code, or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            meta=_meta(col, "date_not_after_period", f"{col.label}晚于报告期所属月份"),
+        ))
+    if col.not_before is not None:
+        other = form.column(col.not_before)
+        out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=col.code, column_B=other.code, or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            meta=_meta(col, "not_before", f"{col.label}早于{other.label}"),
+        ))
+    if col.not_above is not None:
+        other = form.column(col.not_above)
+        out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=other.code, column_B=col.code, or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            meta=_meta(col, "not_above", f"{col.label}大于{other.label}"),
+        ))
+    if col.zero_when_zero is not None:
+        other = form.column(col.zero_when_zero)
+        out.append(gxe.ExpectColumnValuesToBeBetween(
+            column=col.code, min_value=0, max_value=0, row_condition=Cond(other.code) == 0,
+            meta=_meta(col, "zero_when_zero", f"{other.label}为 0 时{col.label}应为 0"),
+        ))
+    return out
+
+
+def build_suite(form: Form) -> dict[str, Any]:
+    """The form's expectation suite as ``ExpectationSuite.to_json_dict()`` gives it, named ``form.code``."""
+    gx = _gx()
+    import great_expectations.expectations as gxe
+
+    expectations = [e for col in form.columns for e in _column_expectations(form, col)]
+    if form.unique_key:
+        first = form.column(form.unique_key[0])
+        label = "、".join(form.column(code).label for code in form.unique_key)
+        expectations.append(gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=[SUBMISSION_ID, *form.unique_key],
+            # A blank key is reported as "required"; it should not also count as a duplicate.
+            ignore_row_if="any_value_is_missing",
+            meta=_meta(first, "unique", f"{label}在本表中重复", label=label),
+        ))
+    from pipeline.validation.verification import expectations as verification_expectations
+
+    expectations += verification_expectations(form)
+    # Passing the expectations to the constructor needs no Data Context; add_expectation() does.
+    suite = gx.ExpectationSuite(name=form.code, expectations=expectations, notes=SUITE_NOTES)
+    return suite.to_json_dict()
+
+
+def render_suite(suite: dict[str, Any]) -> str:
+    """The suite's file text: sorted keys so the committed JSON diffs cleanly."""
+    return json.dumps(suite, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def suite_path(form: Form, directory: Path | None = None) -> Path:
+    """Where the form's suite file lives (``EXPECTATIONS_DIR`` as it is at call time)."""
+    return (directory or config.EXPECTATIONS_DIR) / f"{form.code}.json"
+
+
+def write_suites(directory: Path | None = None) -> list[Path]:
+    """Write ``<form.code>.json`` for every form into ``directory`` (default ``EXPECTATIONS_DIR``)."""
+    directory = directory or config.EXPECTATIONS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for form in FORMS.values():
+        path = suite_path(form, directory)
+        path.write_text(render_suite(build_suite(form)), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def load_suite(form: Form, directory: Path | None = None) -> ExpectationSuite:
+    """The form's suite, read from its JSON file now (not rebuilt from the form)."""
+    gx = _gx()
+    path = suite_path(form, directory)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        suite = gx.ExpectationSuite(**data)
+    except ValueError as exc:  # pydantic refuses bad kwargs
+        raise ValueError(f"{path}: invalid expectation: {exc}") from exc
+    # The constructor logs and drops an expectation of unknown type; a thinner suite must not pass.
+    if len(suite.expectations) != len(data.get("expectations", [])):
+        raise ValueError(f"{path}: invalid expectation: unknown type")
+    if suite.name != form.code:
+        raise ValueError(f"{path}: suite is named {suite.name!r}, not {form.code!r}")
+    for expectation in suite.expectations:
+        if not set(expectation.meta or {}) >= META_KEYS:
+            lacking = sorted(META_KEYS - set(expectation.meta or {}))
+            name = expectation.expectation_type
+            raise ValueError(f"{path}: invalid expectation: {name} lacks meta {lacking}")
+    return suite
+
+
+def _raised(result: ExpectationValidationResult) -> str | None:
+    """The exception message GX swallowed while evaluating an expectation, if any."""
+    info = result.exception_info or {}
+    # Either one flat record, or one record per metric that raised.
+    records = [info] if "raised_exception" in info else list(info.values())
+    for record in records:
+        if isinstance(record, dict) and record.get("raised_exception"):
+            return str(record.get("exception_message"))
+    return None
+
+
+def _check_evaluated(result: ExpectationValidationResult) -> None:
+    """Raise if GX could not evaluate the expectation (it reports that as a failed result)."""
+    config_ = result.expectation_config
+    if config_ is None:
+        raise RuntimeError("GX returned a result without its expectation")
+    error = _raised(result)
+    if error is not None:
+        raise RuntimeError(f"GX could not evaluate {config_.type} {config_.kwargs}: {error}")
+
+
+def _failures(result: ExpectationValidationResult) -> list[RuleFailure]:
+    _check_evaluated(result)
+    config_ = result.expectation_config
+    if result.success:
+        return []
+    meta = config_.meta or {}
+    rows = result.result.get("unexpected_index_list")
+    if not rows:
+        # Every suite expectation is a row (map) expectation; a failure without rows is a bug here.
+        raise RuntimeError(f"GX failed {config_.type} {config_.kwargs} without naming rows")
+    severity = str(getattr(config_.severity, "value", config_.severity or "critical"))
+    return [
+        RuleFailure(int(row[ROW_ID]), meta["column"], meta["rule"], meta["message_zh"], severity) for row in rows
+    ]
+
+
+def _add_data_docs_site(context: Any, directory: Path) -> None:
+    """Point the context's results store and a docs site at ``directory``.
+
+    GX builds the index from the validation results store, kept as JSON under
+    ``directory/RESULTS_DIR`` so that every stored run (each form of each month) stays listed.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    context.add_store(DATA_DOCS_RESULTS_STORE, {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(directory / RESULTS_DIR)},
+    })
+    # Before the site is added: the site builder reads the store name when it is built.
+    context.validation_results_store_name = DATA_DOCS_RESULTS_STORE
+    context.add_data_docs_site(site_name=DATA_DOCS_SITE, site_config={
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(directory)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    })
+
+
+@dataclass
+class _Prepared:
+    """What one form's validation reuses from call to call: its suite as on disk, and its batch definition."""
+
+    stamp: tuple[str, int, int]
+    suite: ExpectationSuite
+    batch_definition: Any
+    datasource: Any
+
+
+#: One ephemeral Data Context per process; creating one per call cost ~15 ms and GX's first-use setup.
+_CONTEXT: list[Any] = []
+#: Form code -> what its validations reuse, while its suite file is unchanged.
+_PREPARED: dict[str, _Prepared] = {}
+_SCOPE = threading.local()
+_SHIPPED_HASH_THRESHOLD: dict[str, float] = {}
+#: Enough to tell which expectations fail; the row ids are asked for only for those.
+_PASS_FAIL = {"result_format": "BOOLEAN_ONLY"}
+#: Every failing row's id; the index query string is only a long copy of the same ids.
+_ROWS = {
+    "result_format": "COMPLETE",
+    "unexpected_index_column_names": [ROW_ID],
+    "return_unexpected_index_query": False,
+}
+
+
+def _context() -> Any:
+    if not _CONTEXT:
+        gx = _gx()
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+        _install_configuration_memo()
+        _CONTEXT.append(context)
+    return _CONTEXT[0]
+
+
+def _prepared(form: Form) -> _Prepared:
+    """The form's suite and batch definition, reloaded when the suite file changes (path, mtime, size)."""
+    path = suite_path(form)
+    stat = path.stat()
+    stamp = (str(path), stat.st_mtime_ns, stat.st_size)
+    hit = _PREPARED.get(form.code)
+    if hit is not None and hit.stamp == stamp:
+        return hit
+    suite = load_suite(form, path.parent)
+    if hit is not None:
+        batch_definition, datasource = hit.batch_definition, hit.datasource
+    else:
+        datasource = _context().data_sources.add_pandas(f"{form.code}_source")
+        batch_definition = datasource.add_dataframe_asset(form.code).add_batch_definition_whole_dataframe(
+            "whole_frame"
+        )
+    _PREPARED[form.code] = prepared = _Prepared(stamp, suite, batch_definition, datasource)
+    return prepared
+
+
+def _install_configuration_memo() -> None:
+    """Memoise ``Expectation.configuration`` per expectation object, only while this module validates.
+
+    GX rebuilds the configuration (a pydantic ``dict()`` and a regex per call) about 80 times per
+    expectation per validation, about 40 % of a small frame's validation. Inside one validation an
+    expectation object is not changed after it is built (GX itself keeps the value in local variables),
+    so the first value stands for the object's life; the memo holds the objects, so an ``id`` cannot be
+    reused, and is dropped when the validation ends. Outside ``_gx_scope`` GX behaves as shipped.
+    """
+    from great_expectations.expectations.expectation import Expectation
+
+    shipped = Expectation.__dict__.get("configuration")
+    if not isinstance(shipped, property) or getattr(shipped.fget, "memoised", False):
+        return
+    build = shipped.fget
+
+    def configuration(self: Any) -> Any:
+        memo = getattr(_SCOPE, "memo", None)
+        if memo is None:
+            return build(self)
+        hit = memo.get(id(self))
+        if hit is None:
+            hit = memo[id(self)] = (self, build(self))
+        return hit[1]
+
+    configuration.memoised = True  # type: ignore[attr-defined]
+    Expectation.configuration = property(configuration, doc=shipped.__doc__)  # type: ignore[method-assign]
+
+
+@contextmanager
+def _gx_scope(datasource: Any) -> Iterator[None]:
+    """One validation's GX settings, undone afterwards.
+
+    The batch fingerprint (an MD5 over every cell, 0.1 s at 100,000 rows) is only a batch marker in
+    the stored result, and is skipped. Afterwards the data source's engine lets go of the frame and of
+    the metrics it cached under the batch id, which is the same for every frame of a form.
+    """
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    # Back to the shipped value, not to whatever this call found: no overlap can leave it at 0.
+    shipped = _SHIPPED_HASH_THRESHOLD.setdefault("value", pandas_execution_engine.HASH_THRESHOLD)
+    pandas_execution_engine.HASH_THRESHOLD = 0
+    _SCOPE.memo = {}
+    try:
+        yield
+    finally:
+        _SCOPE.memo = None
+        pandas_execution_engine.HASH_THRESHOLD = shipped
+        engine = datasource.get_execution_engine()
+        cache = getattr(engine, "_metric_cache", None)
+        if isinstance(cache, dict):
+            cache.clear()
+        engine.batch_manager.reset_batch_cache()
+        engine.batch_manager.batch_data_cache.clear()
+
+
+def _gx_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with nullable integer columns as float64, which GX compares vectorised.
+
+    GX checks ``Int64`` columns one Python call per value (0.1 s per rule at 100,000 rows). Counts
+    below 2**53 are exact as floats; a column holding a larger value is left as it is.
+    """
+    import pandas as pd
+
+    exact = 2**53
+    floats = {
+        name: "float64" for name, dtype in frame.dtypes.items()
+        if isinstance(dtype, pd.Int64Dtype) and not (frame[name].abs() >= exact).any()
+    }
+    return frame.astype(floats) if floats else frame
+
+
+def _store_result(directory: Path, result: Any, run_id: Any) -> None:
+    """Persist ``result`` where :func:`build_data_docs` finds it.
+
+    Written as GX's filesystem results store writes it (same path, same JSON), without the store's
+    schema round trip, which cost as much again as the conversion to JSON.
+    """
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    key = ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
+        run_id=run_id,
+        batch_identifier=result.batch_id,
+    )
+    *folders, name = key.to_tuple()
+    path = directory.joinpath(RESULTS_DIR, *folders, f"{name}.json")
+    stored = result.to_json_dict()
+    for one in stored.get("results", []):
+        # Clerks' values as GX's renderer puts them into the pages: unescaped. Escaped here, once.
+        one["result"] = _escaped(one.get("result"))
+    atomic.write_text(path, json.dumps(stored, indent=2, sort_keys=True))
+
+
+def _escaped(value: Any) -> Any:
+    """Every string in ``value`` (nested lists and dicts) through ``sanitise.html``."""
+    if isinstance(value, str):
+        return sanitise.html(value)
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    return value
+
+
+def validate_frame(
+    form: Form,
+    frame: pd.DataFrame,
+    *,
+    data_docs_dir: Path | None = None,
+    run_name: str = "",
+) -> list[RuleFailure]:
+    """Every (row, rule) failure of ``frame`` against the form's suite; optionally store the result.
+
+    ``frame`` holds one month of a form: ``_row_id``, ``submission_id``, ``period_start``,
+    ``period_end`` and the form's column codes. Failures are sorted by row id. With ``data_docs_dir``
+    the GX result is stored there for :func:`build_data_docs`, which renders the pages.
+    """
+    if frame.empty:
+        return []
+    from pipeline.validation.verification import with_empty_bounds
+
+    frame = with_empty_bounds(form, frame)
+    missing = [c for c in (*FRAME_COLUMNS, *(col.code for col in form.columns)) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{form.code} frame lacks columns: {', '.join(missing)}")
+    if not frame[ROW_ID].is_unique:
+        raise ValueError(f"{form.code} frame: {ROW_ID} is not unique")
+
+    _gx()
+    from great_expectations.constants import DATAFRAME_REPLACEMENT_STR
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.validator.v1_validator import Validator
+
+    prepared = _prepared(form)
+    suite = prepared.suite
+    with _gx_scope(prepared.datasource):
+        validator = Validator(
+            batch_definition=prepared.batch_definition,
+            batch_parameters={"dataframe": _gx_frame(frame)},
+            result_format=_PASS_FAIL,
+        )
+        outcome = validator.validate_expectation_suite(suite)
+        for result in outcome.results:
+            _check_evaluated(result)
+        failed = [result.expectation_config for result in outcome.results if not result.success]
+        if failed:
+            # Same validator, same loaded batch: only the failing expectations run again, for their rows.
+            # GX does not keep the suite's order in its results: the failing ones are replaced as a set.
+            validator.result_format = _ROWS
+            again = validator.validate_expectation_suite(_gx().ExpectationSuite(name=suite.name, expectations=failed))
+            outcome.results[:] = [result for result in outcome.results if result.success] + again.results
+
+    failures: list[RuleFailure] = []
+    for result in outcome.results:
+        failures.extend(_failures(result))
+    if data_docs_dir is not None:
+        # An explicit run_time: otherwise GX parses run_name as a date ("2024-01" -> today's day of Jan).
+        run_id = RunIdentifier(run_name=run_name or None, run_time=datetime.now(UTC))
+        outcome.meta.update({
+            "run_id": run_id, "validation_time": run_id.run_time,
+            "batch_parameters": {"dataframe": DATAFRAME_REPLACEMENT_STR},
+        })
+        _store_result(data_docs_dir, outcome, run_id)
+    # "in_period" is two expectations with one meta; a row outside both bounds is one failure.
+    unique = dict.fromkeys(failures)
+    order = {col.code: i for i, col in enumerate(form.columns)}
+    return sorted(unique, key=lambda f: (f.row_id, order.get(f.column, len(order))))
+
+
+def build_data_docs(data_docs_dir: Path) -> Path:
+    """Render the Data Docs site in ``data_docs_dir`` from the results stored there; the index's path.
+
+    Renders what is missing or stale: a stored result without its page, a suite page older than its
+    file in ``expectations/``; then the index, which lists every stored result and suite.
+    """
+    gx = _gx()
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    _add_data_docs_site(context, data_docs_dir)
+    stale: list[Any] = []
+    for form in FORMS.values():
+        path = suite_path(form)
+        if not path.is_file():
+            continue
+        context.suites.add(load_suite(form, path.parent))
+        page = data_docs_dir / "expectations" / f"{form.code}.html"
+        if not page.is_file() or page.stat().st_mtime_ns < path.stat().st_mtime_ns:
+            stale.append(ExpectationSuiteIdentifier(name=form.code))
+    store = context.stores[DATA_DOCS_RESULTS_STORE]
+    stale.extend(key for key in store.list_keys() if not _page(data_docs_dir, key).is_file())
+    index = data_docs_dir / "index.html"
+    if stale or not index.is_file():
+        # No identifiers at all would make GX render every page again.
+        context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=stale or None)
+    return index
+
+
+def _page(directory: Path, key: Any) -> Path:
+    """Where the site puts the page of the stored result ``key``."""
+    *folders, name = key.to_tuple()
+    return directory.joinpath("validations", *folders, f"{name}.html")
+
+
+if __name__ == "__main__":
+    for written in write_suites():
+        print(written)

@@ -1,0 +1,1 @@
+"""The warehouse: tables (each with its grain) and the transactional loads."""
