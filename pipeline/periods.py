@@ -95,3 +95,10 @@ def deadline(period: str, day: int = 8, hour: int = 6, tz: str = "Asia/Shanghai"
     """Submission deadline of month ``period``: ``day`` of the next month at ``hour``:00, in ``tz``."""
     year, month = (int(x) for x in shift(period, 1).split("-"))
     return dt.datetime(year, month, day, hour, 0, tzinfo=ZoneInfo(tz))
+
+def local_time(moment: dt.datetime | None, tz: str = "Asia/Shanghai") -> str:
+    """A naive UTC time as the bureau reads it, e.g. ``2021-01-07 16:59（北京时间）``."""
+    if moment is None:
+        return "—"
+    local = moment.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz))
+    return f"{local:%Y-%m-%d %H:%M}（北京时间）"

@@ -26,6 +26,8 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 NEUTRALISED = tuple("'" + p for p in FORMULA_PREFIXES)
 #: Excel's limit on the characters of one cell.
 MAX_CELL_CHARS = 32_767
+#: Bytes of a unit's name as a folder name under feedback/ (its files share the folder).
+UNIT_NAME_BYTES = 120
 CUT_MARK = "…（已截断）"
 #: Bytes of a generated file name; file systems allow 255 (ext4, XFS, NTFS counts UTF-16 units).
 MAX_NAME_BYTES = 255

@@ -622,7 +622,8 @@ def test_sql_looking_values_round_trip(tmp_path, warehouse_url, make_settings):
 @pytest.mark.unit
 @pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "=HYPERLINK(\"http://x\",\"y\")", "\t=1"])
 def test_outputs_neutralise_formula_text(text, tmp_path):
-    from pipeline.outputs.figure_files import figures_csv, neutralise, write_outputs
+    from pipeline.outputs.figure_files import figures_csv, write_outputs
+    from pipeline.sanitise import cell as neutralise
 
     assert neutralise(text) == "'" + text
     assert neutralise("正常文本") == "正常文本" and neutralise(12) == 12

@@ -6,7 +6,8 @@ import pytest
 from openpyxl import load_workbook
 
 from pipeline.figures.provenance import HEADERS, SourceCell, cell_rows
-from pipeline.outputs.figure_files import neutralise, write_outputs
+from pipeline.outputs.figure_files import write_outputs
+from pipeline.sanitise import cell as neutralise
 
 pytestmark = pytest.mark.unit
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from pipeline import sanitise
 from pipeline.figures.definitions import (
     CONSOLIDATORS,
     FIGURE_DEFS,
@@ -27,8 +29,9 @@ from pipeline.figures.definitions import (
     figure_specs,
 )
 from pipeline.forms import FORMS
-from pipeline.outputs.figure_files import neutralise
+from pipeline.periods import local_time
 from pipeline.registry import units
+from pipeline.validation.verification import OpenHit, stored_hits
 from pipeline.warehouse.tables import (
     figure,
     publication,
@@ -119,8 +122,6 @@ def publish(
     """Freeze ``year``'s stored figures as the next version; refuses when they are not current, or while
     values are still 待核实 unless ``accept_unconfirmed`` (with a ``note``)."""
     with _begin(engine) as conn, conn.begin():
-        from pipeline.outputs.verification_report import open_hits_for_publish, publish_refusal
-
         unconfirmed = open_hits_for_publish(conn, year)
         if unconfirmed and not (accept_unconfirmed and (note or "").strip()):
             raise PublishError(publish_refusal(unconfirmed, year))
@@ -349,8 +350,6 @@ def _signed(delta: float | None) -> str:
 
 
 def heading_zh(c: Comparison) -> str:
-    from pipeline.outputs.report import local_time
-
     note = f"，备注：{c.note}" if c.note else ""
     when = local_time(c.published_at_utc)
     return f"{c.year}年指标与已发布第{c.version}版（{when}，发布人 {c.published_by}{note}）比较"
@@ -410,7 +409,7 @@ def write_changes_sheet(wb, c: Comparison, title: str = "与已发布版本比�
     for f in c.figure_changes:
         causes = "\n".join(cause.describe_zh() for cause in f.causes) or "报送的报表没有变化（汇总口径或单位名录变化）"
         ws.append([f.code, f.label_zh, f.old_value, f.old_display, f.new_value, f.new_display,
-                   f.delta, neutralise(causes)])
+                   f.delta, sanitise.cell(causes)])
         for cell in ws[ws.max_row]:
             cell.alignment = wrap
         ws.cell(ws.max_row, 5).fill = changed
@@ -419,10 +418,22 @@ def write_changes_sheet(wb, c: Comparison, title: str = "与已发布版本比�
         ws.append(["其他报表变化（不影响已发布指标）"])
         ws.cell(ws.max_row, 1).font = Font(bold=True)
         for cause in c.unexplained:
-            ws.append([neutralise(cause.describe_zh())])
+            ws.append([sanitise.cell(cause.describe_zh())])
     ws.append([])
     ws.append([f"已发布的第{c.version}版保持不变；"
                f"新数值需经 python -m pipeline publish --year {c.year} 发布为新版本。"])
     for col, width in zip("ABCDEFGH", (22, 28, 10, 14, 10, 14, 8, 80), strict=True):
         ws.column_dimensions[col].width = width
 
+
+def open_hits_for_publish(conn: Connection, year: int) -> list[OpenHit]:
+    return [h for h in stored_hits(conn, year=year) if not h.confirmed]
+
+
+def publish_refusal(hits: Sequence[OpenHit], year: int) -> str:
+    names = {u.code: u.name for u in units()}
+    shown = "；".join(f"{names.get(h.unit_code, h.unit_code)} {h.period} {h.sheet}!{h.cell or h.excel_row}"
+                     for h in hits[:10])
+    more = f"等 {len(hits)} 处" if len(hits) > 10 else f"共 {len(hits)} 处"
+    return (f"{year}年还有待核实数据（{shown}{more}）：请先核实确认（python -m pipeline confirm …），"
+            f"或加 --accept-unconfirmed --note 说明 发布")

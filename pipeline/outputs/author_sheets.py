@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING
 
 from pipeline import sanitise
 from pipeline.figures.definitions import by_section, figure_specs
-from pipeline.outputs.report import local_time, report_text
+from pipeline.figures.provenance import HEADERS, cell_rows
+from pipeline.operations.completeness import LABELS_ZH as STATUS_LABELS
+from pipeline.operations.completeness import STATUSES
+from pipeline.outputs.report import report_text
+from pipeline.periods import local_time
 
 if TYPE_CHECKING:
     from openpyxl import Workbook
@@ -190,8 +194,6 @@ def completeness_summary(completeness: YearCompleteness | None) -> str:
     """``已汇入12个月；应报 948 份：按时报送 900，…`` from the 报送情况 rows."""
     if completeness is None:
         return "未计算"
-    from pipeline.operations.completeness import LABELS_ZH as STATUS_LABELS
-    from pipeline.operations.completeness import STATUSES
 
     counts = Counter(r["status"] for r in completeness.rows)
     on_time = counts.get("on_time", 0) + counts.get("nil", 0)
@@ -245,12 +247,11 @@ NOTE_WIDTH = 30
 
 def provenance_headers() -> tuple[str, ...]:
     """``HEADERS`` as figures.xlsx prints them: the SHA-256 column shortened, the full hash appended."""
-    from pipeline.figures.provenance import HEADERS
 
     return (*(f"SHA-256（前{SHA_SHOWN}位）" if h == "SHA-256" else h for h in HEADERS), FULL_SHA_HEADER)
 
 
-def write_provenance(ws: Worksheet, cells: list[SourceCell], start_row: int, neutralise) -> None:
+def write_provenance(ws: Worksheet, cells: list[SourceCell], start_row: int) -> None:
     """Below a figure's contributions: every source cell with its file, SHA-256 and address.
 
     The SHA-256 column shows the first ``SHA_SHOWN`` characters so the table prints at a readable
@@ -259,7 +260,6 @@ def write_provenance(ws: Worksheet, cells: list[SourceCell], start_row: int, neu
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    from pipeline.figures.provenance import HEADERS, cell_rows
 
     sha = HEADERS.index("SHA-256")
     headers = provenance_headers()
@@ -275,7 +275,7 @@ def write_provenance(ws: Worksheet, cells: list[SourceCell], start_row: int, neu
     long_notes: list[tuple[int, int]] = []
     for row in cell_rows(cells):
         shown = (*row[:sha], row[sha][:SHA_SHOWN], *row[sha + 1:], row[sha])
-        ws.append([None if value == "" else neutralise(value) for value in shown])
+        ws.append([None if value == "" else sanitise.cell(value) for value in shown])
         if text_width(row[note]) > NOTE_WIDTH:
             long_notes.append((ws.max_row, math.ceil(text_width(row[note]) / (NOTE_WIDTH - 1))))
     # A long note wraps within its column (rows keep the default height unless told).

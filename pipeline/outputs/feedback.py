@@ -15,13 +15,19 @@ from zoneinfo import ZoneInfo
 
 from pipeline import atomic, sanitise
 from pipeline.config import Settings
+from pipeline.forms import FORMS
 from pipeline.intake.archive import archive_path
 from pipeline.intake.safety import OLE_MAGIC, REFUSED_UNREAD
+from pipeline.operations.completeness import deadline_rule
 from pipeline.operations.problems_report import OpenFile, open_problems
+from pipeline.outputs.author_sheets import print_ready, text_width
+from pipeline.outputs.report import _east_asian_font
+from pipeline.outputs.verification_report import write_hint_files
+from pipeline.periods import deadline
 from pipeline.problems import Problem
 from pipeline.registry import units
-from pipeline.sanitise import MAX_NAME_BYTES, clean, file_component, one_line
-from pipeline.warehouse.tables import ensure_schema, make_engine
+from pipeline.sanitise import MAX_NAME_BYTES, UNIT_NAME_BYTES, clean, file_component, one_line
+from pipeline.warehouse.tables import ensure_schema, make_engine, return_file, submission
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +35,6 @@ UNKNOWN_UNIT = "未识别单位"
 NOTICE_NAME = "退回通知.docx"
 ANNOTATED_SUFFIX = "_退回标注.xlsx"
 #: Bytes of a unit folder's name and of an annotated copy's stem (file systems count 255 bytes a name).
-UNIT_NAME_BYTES = 120
 STEM_BYTES = MAX_NAME_BYTES - len(f"_12345678{ANNOTATED_SUFFIX}".encode())
 
 
@@ -132,9 +137,6 @@ def notice_facts(engine, period: str, unit_code: str | None, files: list[OpenFil
     """Read from the warehouse what stays in force for ``unit_code`` in ``period`` and when to resend."""
     import sqlalchemy as sa
 
-    from pipeline.operations.completeness import deadline_rule
-    from pipeline.periods import deadline
-    from pipeline.warehouse.tables import return_file, submission
 
     day, hour, tz = deadline_rule(settings)
     zone = ZoneInfo(tz)
@@ -174,7 +176,6 @@ def notice_facts(engine, period: str, unit_code: str | None, files: list[OpenFil
 
 
 def _form_order(code: str) -> int:
-    from pipeline.forms import FORMS
 
     return list(FORMS).index(code) if code in FORMS else len(FORMS)
 
@@ -189,7 +190,6 @@ def _cn_time(moment: dt.datetime) -> str:
 
 def notice_statements(period: str, f: OpenFile, facts: NoticeFacts, tz: str = "Asia/Shanghai") -> list[str]:
     """What the notice says about one refused workbook: what was refused, what stands, what counts."""
-    from pipeline.forms import FORMS
 
     year, month = (int(x) for x in period.split("-"))
     ym = f"{year}年{month}月"
@@ -260,7 +260,6 @@ def _write_summary(ws, open_file: OpenFile) -> None:
     """The 退回说明 sheet: what to fix, one problem per row, printing one A4 portrait page wide."""
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 
-    from pipeline.outputs.author_sheets import print_ready
 
     thin = Side(style="thin", color="999999")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
@@ -277,7 +276,6 @@ def _write_summary(ws, open_file: OpenFile) -> None:
         cell.fill = PatternFill("solid", fgColor="DDEBF7")
         cell.border = border
         cell.alignment = Alignment(horizontal="center", vertical="center")
-    from pipeline.outputs.author_sheets import text_width
 
     for p in open_file.problems:
         values = [sanitise.cell(v or "") for v in (p.sheet, p.cell, p.column_label, p.value, clerk_message(p))]
@@ -300,7 +298,6 @@ def _notice(target: Path, unit_name: str, period: str, files: list[OpenFile],
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Cm, Pt
 
-    from pipeline.outputs.report import _east_asian_font
 
     year, month = (int(x) for x in period.split("-"))
     doc = Document()
@@ -405,7 +402,6 @@ def write_month_feedback(period: str, settings: Settings) -> list[Path]:
         facts = notice_facts(engine, period, codes[unit_name], files, settings)
         _notice(notice, unit_name, period, files, facts, settings.timezone)
         written.append(notice)
-    from pipeline.outputs.verification_report import write_hint_files
 
     return written + write_hint_files(period, settings.feedback, engine)
 

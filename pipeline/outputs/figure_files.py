@@ -10,9 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline import atomic
+from pipeline import atomic, sanitise
+from pipeline.figures.publish import write_changes_sheet
+from pipeline.operations.completeness import write_sheet
+from pipeline.outputs import author_sheets
+from pipeline.periods import local_time
 from pipeline.registry import units
-from pipeline.sanitise import cell as neutralise
 from pipeline.sanitise import one_line
 
 if TYPE_CHECKING:
@@ -42,13 +45,12 @@ CODE_COLUMN = 9
 
 
 def _xlsx_value(f: dict, key: str) -> object:
-    from pipeline.outputs.report import local_time
 
     if key == "value":
         return _number(f[key])
     if key == "as_of_utc":
         return local_time(f[key]).replace("（北京时间）", "") if f[key] else None
-    return neutralise(f[key])
+    return sanitise.cell(f[key])
 
 
 def _number(value: float) -> int | float:
@@ -74,7 +76,7 @@ def figures_csv(figures: list[dict]) -> str:
     writer.writerow([zh for _, zh in FIGURE_COLUMNS])
     for f in figures:
         row = [_number(f[k]) if k == "value" else f[k] for k, _ in FIGURE_COLUMNS]
-        writer.writerow([neutralise("" if v is None else str(v)) for v in row])
+        writer.writerow([sanitise.cell("" if v is None else str(v)) for v in row])
     return buf.getvalue()
 
 
@@ -122,7 +124,6 @@ def _write_xlsx(
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    from pipeline.outputs import author_sheets
 
     names = {u.code: u.name for u in units()}
     bold, head_fill = Font(bold=True), PatternFill("solid", fgColor=author_sheets.HEAD_FILL)
@@ -137,7 +138,7 @@ def _write_xlsx(
     used = {"封面", "指标", "报送情况", "月度趋势", "与已发布版本比较"}
     for f in figures:
         sheet = wb.create_sheet(author_sheets.sheet_title(f["label_zh"], used))
-        sheet.append([neutralise(f"{f['label_zh']}：{f['display_zh']}（按单位）")])
+        sheet.append([sanitise.cell(f"{f['label_zh']}：{f['display_zh']}（按单位）")])
         sheet["A1"].font = bold
         # The sheet is named by the label; the code (what explain and figures.csv use) stays in a cell,
         # right-aligned in the last printed column so the title can run across the columns before it.
@@ -149,8 +150,8 @@ def _write_xlsx(
         rows = by_code.get(f["code"], [])
         for c in rows:
             name = "全区汇总调整" if c["unit_code"] == "*" else names.get(c["unit_code"], c["unit_code"])
-            sheet.append([neutralise(c["unit_code"]), neutralise(name), _number(c["value"]),
-                          neutralise(c["note_zh"] or "")])
+            sheet.append([sanitise.cell(c["unit_code"]), sanitise.cell(name), _number(c["value"]),
+                          sanitise.cell(c["note_zh"] or "")])
         sheet.append(["合计", "", _number(f["value"]), ""])
         total_row = 3 + len(rows)
         for r in range(3, total_row):
@@ -161,7 +162,7 @@ def _write_xlsx(
                                                         // (author_sheets.NOTE_WIDTH - 1))
         sheet.cell(total_row, 1).font = bold
         if provenance is not None and f["code"] in provenance:
-            author_sheets.write_provenance(sheet, provenance[f["code"]], total_row + 2, neutralise)
+            author_sheets.write_provenance(sheet, provenance[f["code"]], total_row + 2)
         # Row 1 (title and code) on every page: the two tables below have different headers.
         author_sheets.fit_columns(sheet, first_row=2, maximum=author_sheets.NOTE_WIDTH, skip_rows=(total_row + 2,),
                                   wider={CODE_COLUMN: 44})
@@ -169,11 +170,9 @@ def _write_xlsx(
     if trends:
         author_sheets.write_trends(wb, year, figures, trends, index=1)
     if completeness is not None:
-        from pipeline.operations.completeness import write_sheet
 
         write_sheet(wb, completeness, index=1)
     if comparison is not None:
-        from pipeline.figures.publish import write_changes_sheet
 
         write_changes_sheet(wb, comparison, index=1)
     for other in wb.worksheets:
@@ -191,7 +190,6 @@ def _write_xlsx(
         cover_checks(cover)  # verification: figures with values still 待核实, year-on-year changes
     # The footer's &D would print the reader's date in the spreadsheet's locale (12/04/2026): the
     # workbook's own time, in Beijing time, instead.
-    from pipeline.outputs.report import local_time
 
     made = local_time(dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0))
     for sheet in wb.worksheets:

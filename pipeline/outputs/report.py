@@ -14,7 +14,6 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -22,6 +21,7 @@ from sqlalchemy.engine import Engine
 from pipeline import atomic
 from pipeline.config import PACKAGE_DATA
 from pipeline.figures.definitions import LABELS_ZH, display, figure_specs, stored_figures
+from pipeline.periods import local_time
 from pipeline.warehouse.tables import publication
 
 REPORT_TEXT = PACKAGE_DATA / "report-text.toml"
@@ -135,12 +135,6 @@ def build_report(engine: Engine, year: int) -> ReportText:
                       sections=out)
 
 
-def local_time(moment: dt.datetime | None, tz: str = "Asia/Shanghai") -> str:
-    """A naive UTC time as the bureau reads it, e.g. ``2021-01-07 16:59（北京时间）``."""
-    if moment is None:
-        return "—"
-    local = moment.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz))
-    return f"{local:%Y-%m-%d %H:%M}（北京时间）"
 
 
 def _preamble(report: ReportText) -> list[str]:

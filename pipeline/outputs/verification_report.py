@@ -12,10 +12,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from pipeline import atomic
+from pipeline import atomic, sanitise
+from pipeline.figures.definitions import LABELS_ZH
+from pipeline.figures.provenance import all_provenance
 from pipeline.forms import VERIFY_NOTE_LABEL
+from pipeline.registry import units
 from pipeline.validation.verification import OpenHit, stored_hits
-from pipeline.warehouse.tables import reading
+from pipeline.warehouse.tables import figure, reading
 
 HINT_NAME = "核实提示.xlsx"
 #: A figure whose value changed by more than this share against last year is listed on the cover.
@@ -23,7 +26,6 @@ YOY_THRESHOLD = 0.3
 
 
 def _unit_names() -> dict[str, str]:
-    from pipeline.registry import units
 
     return {u.code: u.name for u in units()}
 
@@ -33,8 +35,6 @@ def write_hint_files(period: str, feedback_root: Path, engine: Engine) -> list[P
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
-    from pipeline.outputs.feedback import safe_component
-    from pipeline.outputs.figure_files import neutralise
 
     root = (feedback_root / period).resolve()
     if root.is_dir():
@@ -49,13 +49,13 @@ def write_hint_files(period: str, feedback_root: Path, engine: Engine) -> list[P
         by_unit.setdefault(names.get(h.unit_code, h.unit_code), []).append(h)
     written = []
     for unit_name, unit_hits in sorted(by_unit.items()):
-        target = (root / safe_component(unit_name) / HINT_NAME).resolve()
+        target = (root / sanitise.file_component(unit_name, sanitise.UNIT_NAME_BYTES) / HINT_NAME).resolve()
         if not target.is_relative_to(root):
             raise ValueError(f"feedback path {target} escapes {root}")
         wb = Workbook()
         ws = wb.active
         ws.title = "核实提示"
-        ws.append([neutralise(
+        ws.append([sanitise.cell(
             f"{unit_name}：以下数据已计入统计，但与本单位以往数据或其他单位差异较大，请核实。数据有误的，请修改后重新报送；"
             f"数据无误的，请在该行“{VERIFY_NOTE_LABEL}”栏写明原因后重新报送。")])
         ws["A1"].font = Font(bold=True)
@@ -63,7 +63,7 @@ def write_hint_files(period: str, feedback_root: Path, engine: Engine) -> list[P
         for cell in ws[2]:
             cell.font = Font(bold=True)
         for h in unit_hits:
-            ws.append([neutralise(v) for v in (h.file_name, h.sheet, h.cell or f"第{h.excel_row}行", h.column_label,
+            ws.append([sanitise.cell(v) for v in (h.file_name, h.sheet, h.cell or f"第{h.excel_row}行", h.column_label,
                                                _plain(h.value), h.message_zh)])
         for col, width in zip("ABCDEF", (30, 14, 10, 20, 12, 90), strict=True):
             ws.column_dimensions[col].width = width
@@ -88,7 +88,6 @@ class FigureFlag:
 
 def unconfirmed_by_figure(engine: Engine, year: int, provenance: dict | None = None) -> dict[str, list[OpenHit]]:
     """Figure code → the open hits among the cells it counts (matched by submission, row and column)."""
-    from pipeline.figures.provenance import all_provenance
 
     with reading(engine) as conn:
         open_hits = [h for h in stored_hits(conn, year=year) if not h.confirmed]
@@ -108,7 +107,6 @@ def unconfirmed_by_figure(engine: Engine, year: int, provenance: dict | None = N
 
 def unconfirmed_text(flags: dict[str, list[OpenHit]]) -> str:
     """What ``figures`` and ``explain`` print under the figures: which include values still 待核实."""
-    from pipeline.figures.definitions import LABELS_ZH
 
     if not flags:
         return ""
@@ -125,7 +123,6 @@ def year_on_year(conn: Connection, year: int, figures: Sequence[dict], threshold
                  ) -> list[tuple[str, float, float, float]]:
     """(code, last year, this year, change) of each figure that moved by more than ``threshold`` against the
     figure stored for the year before; figures without last year's value are left out."""
-    from pipeline.warehouse.tables import figure
 
     last = dict(conn.execute(sa.select(figure.c.code, figure.c.value).where(figure.c.year == year - 1)).all())
     out = []
@@ -143,8 +140,6 @@ def write_cover_checks(ws, engine: Engine, year: int, figures: Sequence[dict], p
     """Below the cover: figures including values still 待核实, and year-on-year changes to explain."""
     from openpyxl.styles import Alignment, Font
 
-    from pipeline.figures.definitions import LABELS_ZH
-    from pipeline.outputs.figure_files import neutralise
 
     flags = unconfirmed_by_figure(engine, year, provenance)
     with reading(engine) as conn:
@@ -156,27 +151,14 @@ def write_cover_checks(ws, engine: Engine, year: int, figures: Sequence[dict], p
     for code, hits in flags.items():
         units = "、".join(sorted({f"{h.unit_code} {h.period} {h.sheet}!{h.cell or h.excel_row}" for h in hits}))
         text = f"{LABELS_ZH.get(code, code)}：含 {len(hits)} 处待核实数据（{units}）"
-        ws.cell(row, 2, neutralise(text)).alignment = Alignment(wrap_text=True, vertical="top")
+        ws.cell(row, 2, sanitise.cell(text)).alignment = Alignment(wrap_text=True, vertical="top")
         row += 1
     row += 1
     ws.cell(row, 1, "同比变化较大").font = Font(bold=True)
     if not yoy:
         ws.cell(row, 2, f"没有指标与上年相比变化超过{YOY_THRESHOLD:.0%}（或没有上年汇总指标）")
     for code, before, now, change in yoy:
-        ws.cell(row, 2, neutralise(
+        ws.cell(row, 2, sanitise.cell(
             f"{LABELS_ZH.get(code, code)}：上年 {_plain(before)}，本年 {_plain(now)}，{'增' if change > 0 else '减'}"
             f"{abs(change):.0%}，请在报告中说明原因")).alignment = Alignment(wrap_text=True, vertical="top")
         row += 1
-
-
-def open_hits_for_publish(conn: Connection, year: int) -> list[OpenHit]:
-    return [h for h in stored_hits(conn, year=year) if not h.confirmed]
-
-
-def publish_refusal(hits: Sequence[OpenHit], year: int) -> str:
-    names = _unit_names()
-    shown = "；".join(f"{names.get(h.unit_code, h.unit_code)} {h.period} {h.sheet}!{h.cell or h.excel_row}"
-                     for h in hits[:10])
-    more = f"等 {len(hits)} 处" if len(hits) > 10 else f"共 {len(hits)} 处"
-    return (f"{year}年还有待核实数据（{shown}{more}）：请先核实确认（python -m pipeline confirm …），"
-            f"或加 --accept-unconfirmed --note 说明 发布")

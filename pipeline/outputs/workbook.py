@@ -25,6 +25,8 @@ from openpyxl.xml.functions import tostring
 
 from pipeline import atomic
 from pipeline.forms import FORMS, NIL_MARKERS, NO, PERIOD_LABEL, UNIT_LABEL, YES, Column, Form
+from pipeline.outputs.author_sheets import print_ready
+from pipeline.registry import resolve_unit, units
 from pipeline.sanitise import cell as safe_text
 
 TEMPLATE_NAME = "月报表模板.xlsx"
@@ -332,7 +334,6 @@ def _write_guide(ws: Worksheet, forms: Iterable[Form], unit_name: str | None = N
 
 def _print_ready(ws: Worksheet, *, landscape: bool, title_rows: str | None) -> None:
     """A4, one page wide, page numbers: as every sheet of ``figures.xlsx`` prints."""
-    from pipeline.outputs.author_sheets import print_ready
 
     print_ready(ws, landscape=landscape, title_rows=title_rows, title=ws.title)
 
@@ -474,7 +475,6 @@ def write_template(out_dir: Path, unit: str | None = None, *, stamp: datetime | 
     """Write the blank template into ``out_dir``: ``月报表模板.xlsx`` with every form and a 填报单位
     dropdown, or with ``unit`` (a registry name, alias or code) ``<单位>_月报表模板.xlsx`` with only
     the sheets that unit owes and its name filled in. Raises LookupError for an unknown unit."""
-    from pipeline.registry import resolve_unit, units
 
     if unit is not None:
         found = resolve_unit(unit)

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline import atomic, config, sanitise
 from pipeline.forms import FORMS, NO, YES, Column, Form
+from pipeline.validation import gx_tuning
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -293,8 +291,6 @@ class _Prepared:
 _CONTEXT: list[Any] = []
 #: Form code -> what its validations reuse, while its suite file is unchanged.
 _PREPARED: dict[str, _Prepared] = {}
-_SCOPE = threading.local()
-_SHIPPED_HASH_THRESHOLD: dict[str, float] = {}
 #: Enough to tell which expectations fail; the row ids are asked for only for those.
 _PASS_FAIL = {"result_format": "BOOLEAN_ONLY"}
 #: Every failing row's id; the index query string is only a long copy of the same ids.
@@ -310,7 +306,7 @@ def _context() -> Any:
         gx = _gx()
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = {"globally": False, "metric_calculations": False}
-        _install_configuration_memo()
+        gx_tuning.install_configuration_memo()
         _CONTEXT.append(context)
     return _CONTEXT[0]
 
@@ -333,62 +329,6 @@ def _prepared(form: Form) -> _Prepared:
         )
     _PREPARED[form.code] = prepared = _Prepared(stamp, suite, batch_definition, datasource)
     return prepared
-
-
-def _install_configuration_memo() -> None:
-    """Memoise ``Expectation.configuration`` per expectation object, only while this module validates.
-
-    GX rebuilds the configuration (a pydantic ``dict()`` and a regex per call) about 80 times per
-    expectation per validation, about 40 % of a small frame's validation. Inside one validation an
-    expectation object is not changed after it is built (GX itself keeps the value in local variables),
-    so the first value stands for the object's life; the memo holds the objects, so an ``id`` cannot be
-    reused, and is dropped when the validation ends. Outside ``_gx_scope`` GX behaves as shipped.
-    """
-    from great_expectations.expectations.expectation import Expectation
-
-    shipped = Expectation.__dict__.get("configuration")
-    if not isinstance(shipped, property) or getattr(shipped.fget, "memoised", False):
-        return
-    build = shipped.fget
-
-    def configuration(self: Any) -> Any:
-        memo = getattr(_SCOPE, "memo", None)
-        if memo is None:
-            return build(self)
-        hit = memo.get(id(self))
-        if hit is None:
-            hit = memo[id(self)] = (self, build(self))
-        return hit[1]
-
-    configuration.memoised = True  # type: ignore[attr-defined]
-    Expectation.configuration = property(configuration, doc=shipped.__doc__)  # type: ignore[method-assign]
-
-
-@contextmanager
-def _gx_scope(datasource: Any) -> Iterator[None]:
-    """One validation's GX settings, undone afterwards.
-
-    The batch fingerprint (an MD5 over every cell, 0.1 s at 100,000 rows) is only a batch marker in
-    the stored result, and is skipped. Afterwards the data source's engine lets go of the frame and of
-    the metrics it cached under the batch id, which is the same for every frame of a form.
-    """
-    from great_expectations.execution_engine import pandas_execution_engine
-
-    # Back to the shipped value, not to whatever this call found: no overlap can leave it at 0.
-    shipped = _SHIPPED_HASH_THRESHOLD.setdefault("value", pandas_execution_engine.HASH_THRESHOLD)
-    pandas_execution_engine.HASH_THRESHOLD = 0
-    _SCOPE.memo = {}
-    try:
-        yield
-    finally:
-        _SCOPE.memo = None
-        pandas_execution_engine.HASH_THRESHOLD = shipped
-        engine = datasource.get_execution_engine()
-        cache = getattr(engine, "_metric_cache", None)
-        if isinstance(cache, dict):
-            cache.clear()
-        engine.batch_manager.reset_batch_cache()
-        engine.batch_manager.batch_data_cache.clear()
 
 
 def _gx_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -474,7 +414,7 @@ def validate_frame(
 
     prepared = _prepared(form)
     suite = prepared.suite
-    with _gx_scope(prepared.datasource):
+    with gx_tuning.validation_scope(prepared.datasource):
         validator = Validator(
             batch_definition=prepared.batch_definition,
             batch_parameters={"dataframe": _gx_frame(frame)},
