@@ -24,6 +24,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from pipeline.config import settings
 from pipeline.orchestration.assets import MONTHLY_RETURNS
 from pipeline.orchestration.triggers import WaitForMonthlyRunsOperator
 
@@ -31,7 +32,7 @@ from pipeline.orchestration.triggers import WaitForMonthlyRunsOperator
 @dag(
     dag_id="district_annual_statistics",
     schedule=[MONTHLY_RETURNS],
-    start_date=pendulum.datetime(2020, 1, 1, tz="Asia/Shanghai"),
+    start_date=pendulum.datetime(2020, 1, 1, tz=settings().timezone),
     catchup=False,
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},

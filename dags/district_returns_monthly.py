@@ -31,25 +31,26 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from pipeline.config import settings
 from pipeline.orchestration.assets import MONTHLY_RETURNS
 
-_DAY = int(os.environ.get("DISTRICT_DEADLINE_DAY", "8"))
-_HOUR = int(os.environ.get("DISTRICT_DEADLINE_HOUR", "6"))
-_TZ = os.environ.get("DISTRICT_TZ", "Asia/Shanghai")
+# The schedule is the deadline (DISTRICT_DEADLINE_DAY/HOUR in DISTRICT_TZ), as config reads it.
+_SETTINGS = settings()
 
 
 @dag(
     dag_id="district_returns_monthly",
-    schedule=CronDataIntervalTimetable(f"0 {_HOUR} {_DAY} * *", timezone=_TZ),
+    schedule=CronDataIntervalTimetable(
+        f"0 {_SETTINGS.deadline_hour} {_SETTINGS.deadline_day} * *", timezone=_SETTINGS.timezone
+    ),
     # Early enough for any month the bureau may backfill (the appearance rate looks back to 2018):
     # Airflow creates no task for a run whose logical date is before the start date.
-    start_date=pendulum.datetime(2015, 1, 1, tz="Asia/Shanghai"),
+    start_date=pendulum.datetime(2015, 1, 1, tz=_SETTINGS.timezone),
     catchup=False,
     max_active_runs=4,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
@@ -76,7 +77,8 @@ def district_returns_monthly():
         from pipeline.jobs import process_month
         from pipeline.orchestration.airflow_glue import run_period, task_settings
 
-        result = process_month(run_period(dag_run, params, _TZ), task_settings())
+        settings = task_settings()
+        result = process_month(run_period(dag_run, params, settings.timezone), settings)
         outlet_events[MONTHLY_RETURNS].extra = {
             "period": result.period, "year": int(result.period[:4]),
             "needs_attention": result.needs_attention, "attention_zh": result.attention_zh(),

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.config import settings
+from pipeline.config import log_level, settings
 
 
 def _settings(args: argparse.Namespace):
@@ -456,8 +456,7 @@ def expected_failure(exc: BaseException) -> tuple[int, str] | None:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; an expected failure (bad argument, warehouse down, disk full) is one line on
     stderr and a non-zero exit status, never a traceback."""
-    level = os.environ.get("DISTRICT_LOG_LEVEL", "WARNING")
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level(), format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         _check_args(args)

@@ -13,6 +13,7 @@
 | ``DISTRICT_CONTACT_NAME`` | ``区司法局`` | who a 退回通知 names as the bureau's contact |
 | ``DISTRICT_CONTACT_PHONE`` | empty (no phone line) | the contact's telephone on a 退回通知 |
 | ``DISTRICT_RESEND_GRACE_DAYS`` | ``5`` | days to resend after a notice once the month's deadline has passed |
+| ``DISTRICT_LOG_LEVEL`` | ``WARNING`` | log level of ``python -m pipeline`` commands |
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ def units_csv() -> Path:
     """The unit registry in force: ``DISTRICT_UNITS_CSV`` (another district's or a city's), else the bundled one."""
     return Path(os.environ.get("DISTRICT_UNITS_CSV", UNITS_CSV))
 FIGURES_CSV = PACKAGE_DATA / "figures-2020.csv"
+#: The district's time zone unless ``DISTRICT_TZ`` says otherwise: reporting months, deadlines, times shown.
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+def warehouse_url_set() -> bool:
+    """Whether ``DISTRICT_WAREHOUSE_URL`` names the warehouse (it then wins over an Airflow connection)."""
+    return bool(os.environ.get("DISTRICT_WAREHOUSE_URL"))
+
+
+def log_level() -> str:
+    """Log level of ``python -m pipeline`` commands: ``DISTRICT_LOG_LEVEL``."""
+    return os.environ.get("DISTRICT_LOG_LEVEL", "WARNING")
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,7 @@ class Settings:
     warehouse_url: str
     timezone: str
     deadline_day: int
+    deadline_hour: int = 6
     contact_name: str = "区司法局"
     contact_phone: str = ""
     resend_grace_days: int = 5
@@ -109,8 +123,9 @@ def settings(warehouse: str | None = None) -> Settings:
         inbox=inbox,
         data=data,
         warehouse_url=url,
-        timezone=os.environ.get("DISTRICT_TZ", "Asia/Shanghai"),
+        timezone=os.environ.get("DISTRICT_TZ", DEFAULT_TZ),
         deadline_day=int(os.environ.get("DISTRICT_DEADLINE_DAY", "8")),
+        deadline_hour=int(os.environ.get("DISTRICT_DEADLINE_HOUR", "6")),
         contact_name=os.environ.get("DISTRICT_CONTACT_NAME", "区司法局").strip() or "区司法局",
         contact_phone=os.environ.get("DISTRICT_CONTACT_PHONE", "").strip(),
         resend_grace_days=int(os.environ.get("DISTRICT_RESEND_GRACE_DAYS", "5")),

@@ -7,6 +7,8 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
+from pipeline.config import DEFAULT_TZ
+
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -32,7 +34,7 @@ def months_of(year: int) -> list[str]:
     return [f"{year:04d}-{m:02d}" for m in range(1, 13)]
 
 
-def local_month(moment: dt.datetime, tz: str = "Asia/Shanghai") -> str:
+def local_month(moment: dt.datetime, tz: str = DEFAULT_TZ) -> str:
     """``YYYY-MM`` of ``moment`` in the bureau's time zone (Airflow's dates are UTC)."""
     local = moment.astimezone(ZoneInfo(tz)) if moment.tzinfo else moment
     return f"{local.year:04d}-{local.month:02d}"
@@ -58,7 +60,7 @@ def resolve_run_period(
     logical_date: dt.datetime | None,
     run_type: str | None,
     now: dt.datetime | None = None,
-    tz: str = "Asia/Shanghai",
+    tz: str = DEFAULT_TZ,
 ) -> str:
     """The reporting month a monthly-DAG run processes.
 
@@ -91,14 +93,19 @@ def resolve_run_period(
     return shift(local_month(now, tz), -1)
 
 
-def deadline(period: str, day: int = 8, hour: int = 6, tz: str = "Asia/Shanghai") -> dt.datetime:
+def deadline(period: str, day: int = 8, hour: int = 6, tz: str = DEFAULT_TZ) -> dt.datetime:
     """Submission deadline of month ``period``: ``day`` of the next month at ``hour``:00, in ``tz``."""
     year, month = (int(x) for x in shift(period, 1).split("-"))
     return dt.datetime(year, month, day, hour, 0, tzinfo=ZoneInfo(tz))
 
-def local_time(moment: dt.datetime | None, tz: str = "Asia/Shanghai") -> str:
+def local_time(moment: dt.datetime | None, tz: str = DEFAULT_TZ) -> str:
     """A naive UTC time as the bureau reads it, e.g. ``2021-01-07 16:59（北京时间）``."""
     if moment is None:
         return "—"
     local = moment.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz))
     return f"{local:%Y-%m-%d %H:%M}（北京时间）"
+
+
+def utc_now() -> dt.datetime:
+    """Now as naive UTC to the second, as the warehouse stores times."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)

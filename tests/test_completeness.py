@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import shutil
 from pathlib import Path
@@ -11,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import LogCollector
 from openpyxl import load_workbook
 
 from pipeline.cli import main
@@ -183,7 +181,7 @@ def test_month_without_inbox_folder_is_all_missing_and_pending_before_deadline(t
 @pytest.mark.integration
 def test_matrix_sheet_and_log_name_the_missing_unit(inbox_copy, warehouse_url, make_settings, capsys):
     from pipeline.annual import consolidate_year
-    from pipeline.operations.problems_report import log_month_summary
+    from pipeline.operations.completeness import still_missing
 
     settings = make_settings(inbox_copy, warehouse_url)
     engine = make_engine(warehouse_url)
@@ -207,22 +205,10 @@ def test_matrix_sheet_and_log_name_the_missing_unit(inbox_copy, warehouse_url, m
     out = capsys.readouterr().out
     assert "区教育局" not in out and "区市场监督管理局" in out
 
-    # The monthly log names the unit still missing, by its Chinese name and forms.
-    handler = LogCollector()
-    logger = logging.getLogger("pipeline.operations.problems_report")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        log_month_summary("2020-02", settings, {}, [])
-        log_month_summary("2020-01", settings, {}, [])
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    [feb] = [m for m in handler.messages if m.startswith("2020-02") and "missing" in m]
-    assert "区教育局" in feb and "行政检查" in feb and "执法培训" in feb and "1 unit" in feb
-    assert "邹区镇" not in feb
-    assert "2020-01: no unit is missing a return" in handler.messages
+    # The month's closing summary (pipeline.jobs) names the units still_missing reports, with their forms.
+    assert still_missing(engine, "2020-02")["JYJ"] == ["inspection", "training"]
+    assert "ZQ" not in still_missing(engine, "2020-02")
+    assert still_missing(engine, "2020-01") == {}
 
     # figures.xlsx: the 报送情况 sheet, colour-coded consistently with its legend.
     consolidate_year(2020, settings)

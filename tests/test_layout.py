@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,19 @@ def test_package_init_files_import_nothing() -> None:
 def test_the_rule_catches_an_upward_import() -> None:
     tree = ast.parse("def f():\n    from pipeline.outputs.report import report_text\n")
     assert any(_rank(m) > _rank("pipeline.figures.publish") for m in _imports(tree))
+
+
+_READS_A_DISTRICT_SETTING = re.compile(
+    r"""(os\.environ\.get|os\.getenv)\(\s*["']DISTRICT_|os\.environ\[\s*["']DISTRICT_\w+["']\s*\](?!\s*=)"""
+)
+
+
+def test_only_config_reads_the_district_settings() -> None:
+    readers = [
+        str(path.relative_to(PACKAGE.parent))
+        for path in [*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "dags").glob("*.py")]
+        if path.name != "config.py" and _READS_A_DISTRICT_SETTING.search(path.read_text(encoding="utf-8"))
+    ]
+    assert readers == [], "read DISTRICT_* settings through pipeline.config"
+    assert _READS_A_DISTRICT_SETTING.search('day = int(os.environ.get("DISTRICT_DEADLINE_DAY", "8"))')
+    assert not _READS_A_DISTRICT_SETTING.search('os.environ["DISTRICT_DATA"] = str(settings.data)')

@@ -29,7 +29,7 @@ from pipeline.figures.definitions import (
     figure_specs,
 )
 from pipeline.forms import FORMS
-from pipeline.periods import local_time
+from pipeline.periods import local_time, utc_now
 from pipeline.registry import units
 from pipeline.validation.verification import OpenHit, stored_hits
 from pipeline.warehouse.tables import (
@@ -102,9 +102,6 @@ def default_publisher() -> str:
         return "unknown"
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-
 
 def _begin(engine: Engine):
     conn = engine.connect()
@@ -156,7 +153,7 @@ def publish(
                 same_as = previous
         pub = Publication(
             year=year, version=version, published_by=by or default_publisher(),
-            published_at_utc=now or _utc_now(), note=note, same_as_version=same_as,
+            published_at_utc=now or utc_now(), note=note, same_as_version=same_as,
             figures=len(stored), submissions=len(subs),
         )
         try:

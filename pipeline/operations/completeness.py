@@ -7,7 +7,7 @@ Rules (docs/operator-guide.md, "Reading completeness", says the same to the oper
   the file's (``submission.received_at_utc``). Timeliness is judged by the *first* valid workbook:
   a correction sent after the deadline does not make an on-time return late, and a valid resend
   after the deadline of a return refused earlier is late.
-- ``on_time``: first valid workbook by the deadline (8th of M+1, 06:00 Asia/Shanghai by default);
+- ``on_time``: first valid workbook by the deadline (8th of M+1, 06:00 DISTRICT_TZ, Asia/Shanghai by default);
   ``late``: after it (also for a 本月无 return); ``nil``: on time and the return in force is 本月无;
   ``refused``: only refused (quarantined) workbooks, none in force; ``missing``: nothing received and
   the deadline has passed; ``pending``: nothing received yet, the month was run before its deadline.
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,9 +28,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from pipeline import config
 from pipeline.config import Settings
 from pipeline.forms import FORMS
-from pipeline.periods import deadline, months_of, validate_period
+from pipeline.periods import deadline, months_of, utc_now, validate_period
 from pipeline.registry import units
 from pipeline.warehouse.tables import _lock, completeness, insert_rows, reading, return_file, submission, writing
 
@@ -43,7 +43,7 @@ NOT_RUN = "not_run"
 SYMBOLS = {
     "on_time": "✓", "late": "迟", "nil": "无", "missing": "✗", "refused": "退", "pending": "待", NOT_RUN: "—",
 }
-LABELS_ZH = {
+STATUS_LABELS_ZH = {
     "on_time": "按时报送",
     "late": "逾期报送（首次有效报送晚于截止时间）",
     "nil": "按时报送，本月无数据（本月无）",
@@ -61,14 +61,9 @@ FILLS = {
 
 
 def deadline_rule(settings: Settings | None = None) -> tuple[int, int, str]:
-    """(day of M+1, hour, time zone) of the deadline: DISTRICT_DEADLINE_DAY/HOUR, DISTRICT_TZ."""
-    day = settings.deadline_day if settings else int(os.environ.get("DISTRICT_DEADLINE_DAY", "8"))
-    # Settings may not carry the hour (yet); the environment variable is the same setting.
-    hour = getattr(settings, "deadline_hour", None)
-    if hour is None:
-        hour = int(os.environ.get("DISTRICT_DEADLINE_HOUR", "6"))
-    tz = settings.timezone if settings else os.environ.get("DISTRICT_TZ", "Asia/Shanghai")
-    return day, int(hour), tz
+    """(day of M+1, hour, time zone) of the deadline, from the settings (``config.settings()`` if none)."""
+    settings = settings or config.settings()
+    return settings.deadline_day, settings.deadline_hour, settings.timezone
 
 
 def combine(statuses: list[str]) -> str | None:
@@ -86,9 +81,6 @@ def due_utc(period: str, settings: Settings | None = None) -> dt.datetime:
     day, hour, tz = deadline_rule(settings)
     return deadline(period, day=day, hour=hour, tz=tz).astimezone(dt.UTC).replace(tzinfo=None)
 
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def compute_month(conn: Connection, period: str, due: dt.datetime, now: dt.datetime) -> list[dict]:
@@ -137,7 +129,7 @@ def refresh_completeness(
     due = due_utc(period, settings)
     with writing(engine) as conn:
         _lock(conn, f"district-month-{period}")
-        rows = compute_month(conn, period, due, now or _utc_now())
+        rows = compute_month(conn, period, due, now or utc_now())
         conn.execute(completeness.delete().where(completeness.c.period == period))
         insert_rows(conn, completeness, rows)
     counts = defaultdict(int)
@@ -197,7 +189,7 @@ def year_completeness(
             sa.select(completeness).where(completeness.c.period.between(months[0], months[-1]))
         )]
         # A month run before its deadline and not since: what was pending then is missing now.
-        current = now or _utc_now()
+        current = now or utc_now()
         for r in rows:
             if r["status"] == "pending" and current > r["due_utc"]:
                 r["status"] = "missing"
@@ -222,7 +214,7 @@ def _pad(text: str, width: int, *, right: bool = False) -> str:
 
 
 def legend_zh(statuses: tuple[str, ...] = (*STATUSES, NOT_RUN)) -> str:
-    return "  ".join(f"{SYMBOLS[s]} {LABELS_ZH[s]}" for s in statuses)
+    return "  ".join(f"{SYMBOLS[s]} {STATUS_LABELS_ZH[s]}" for s in statuses)
 
 
 def format_matrix(yc: YearCompleteness, form_code: str | None = None) -> str:
@@ -265,17 +257,6 @@ def still_missing(engine: Engine, period: str) -> dict[str, list[str]]:
     return missing
 
 
-def missing_line(engine: Engine, period: str) -> str:
-    """One log line naming the units still missing returns of ``period`` (Chinese names and forms)."""
-    names = {u.code: u.name for u in units()}
-    missing = still_missing(engine, period)
-    if not missing:
-        return f"{period}: no unit is missing a return"
-    listed = "; ".join(
-        f"{names[code]} ({', '.join(FORMS[f].sheet for f in forms)})" for code, forms in missing.items()
-    )
-    return f"{period}: {len(missing)} unit(s) still missing returns: {listed}"
-
 
 def write_sheet(wb, yc: YearCompleteness, title: str = "报送情况", index: int | None = 1) -> None:
     """Add the colour-coded unit × month matrix (all forms, then one block per form) to a workbook."""
@@ -297,7 +278,7 @@ def write_sheet(wb, yc: YearCompleteness, title: str = "报送情况", index: in
     ws.append(["图例"])
     ws.cell(ws.max_row, 1).font = Font(bold=True)
     for status in (*STATUSES, NOT_RUN):
-        ws.append([SYMBOLS[status], LABELS_ZH[status]])
+        ws.append([SYMBOLS[status], STATUS_LABELS_ZH[status]])
         cell = ws.cell(ws.max_row, 1)
         cell.fill, cell.alignment, cell.border = fills[status], center, border
 

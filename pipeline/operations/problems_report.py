@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from pipeline.config import Settings
 from pipeline.forms import FORMS
-from pipeline.operations.completeness import missing_line
 from pipeline.periods import validate_period
 from pipeline.problems import Problem
 from pipeline.registry import units
 from pipeline.sanitise import one_line
-from pipeline.warehouse.tables import FileLoad, ensure_schema, make_engine, problem, return_file, submission
-
-log = logging.getLogger(__name__)
+from pipeline.warehouse.tables import FileLoad, problem, return_file, submission
 
 
 @dataclass
@@ -141,7 +136,7 @@ def resent_returns(engine: Engine, period: str) -> list[Resent]:
 
 
 def month_problems_text(engine: Engine, period: str) -> str:
-    """What ``python -m pipeline problems`` prints and the monthly DAG's log ends with."""
+    """What ``python -m pipeline problems`` prints."""
     text = format_open_problems(period, open_problems(engine, period))
     resent = resent_returns(engine, period)
     if resent:
@@ -154,24 +149,3 @@ def month_problems_text(engine: Engine, period: str) -> str:
     text += "\n" + month_hits_text(engine, period)
     # File names and cell values are the clerks': shown, never obeyed by the terminal.
     return "\n".join(one_line(line) for line in text.split("\n"))
-
-
-def log_month_summary(period: str, settings: Settings, summary: dict, feedback: list[str]) -> str:
-    """Log the month's totals, its open problems, the units still missing and the feedback files written."""
-    engine = make_engine(settings.warehouse_url)
-    ensure_schema(engine)
-    text = month_problems_text(engine, period)
-    log.info(
-        "%s: %s files, %s returns loaded (%s nil), %s quarantined",
-        period, summary.get("files"), summary.get("loaded"), summary.get("nil_returns"), summary.get("quarantined"),
-    )
-    for line in text.splitlines():
-        log.info("%s", line)
-    for name in summary.get("gone_files", []):
-        log.warning("文件“%s”列出后已无法读取，本次未处理；放回收件箱后重新运行本月", name)
-    if summary.get("withdrawn_files"):
-        log.info("已不在收件箱中的退回文件，其问题已关闭：%s", "、".join(summary["withdrawn_files"]))
-    log.info("%s", missing_line(engine, period))
-    for path in feedback:
-        log.info("feedback written: %s", path)
-    return text

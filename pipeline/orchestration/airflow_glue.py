@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 
-from pipeline.config import Settings, normalise_url, settings
+from pipeline.config import Settings, normalise_url, settings, warehouse_url_set
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ AIRFLOW_SETTINGS = {
 
 def task_settings() -> Settings:
     """Settings for a task: the ``district_warehouse`` connection wins when Airflow has one."""
-    if not os.environ.get("DISTRICT_WAREHOUSE_URL"):
+    if not warehouse_url_set():
         try:
             from airflow.sdk import Connection
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pipeline.config import PROJECT_ROOT, Settings
+from pipeline.config import PROJECT_ROOT, Settings, settings
 from pipeline.periods import months_of
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": os.environ.get("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags")),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": settings.timezone,
         "GX_ANALYTICS_ENABLED": "False",
     }
 
@@ -66,9 +66,8 @@ def _load_dags():
 def month_logical_date(period: str) -> dt.datetime:
     """The logical date a scheduled run of ``period`` has: its data interval starts on the 8th, 06:00."""
     year, month = (int(x) for x in period.split("-"))
-    day = int(os.environ.get("DISTRICT_DEADLINE_DAY", "8"))
-    hour = int(os.environ.get("DISTRICT_DEADLINE_HOUR", "6"))
-    return dt.datetime(year, month, day, hour, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(dt.UTC)
+    s = settings()
+    return dt.datetime(year, month, s.deadline_day, s.deadline_hour, tzinfo=ZoneInfo(s.timezone)).astimezone(dt.UTC)
 
 
 def _check_month(run, period: str) -> None:

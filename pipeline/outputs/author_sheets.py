@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from pipeline import sanitise
 from pipeline.figures.definitions import by_section, figure_specs
 from pipeline.figures.provenance import HEADERS, cell_rows
-from pipeline.operations.completeness import LABELS_ZH as STATUS_LABELS
+from pipeline.operations.completeness import STATUS_LABELS_ZH as STATUS_LABELS
 from pipeline.operations.completeness import STATUSES
 from pipeline.outputs.report import report_text
 from pipeline.periods import local_time

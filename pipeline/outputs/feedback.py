@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pipeline import atomic, sanitise
-from pipeline.config import Settings
+from pipeline.config import DEFAULT_TZ, Settings
 from pipeline.forms import FORMS
 from pipeline.intake.archive import archive_path
 from pipeline.intake.safety import OLE_MAGIC, REFUSED_UNREAD
@@ -188,7 +188,7 @@ def _cn_time(moment: dt.datetime) -> str:
     return f"{_cn_date(moment.date())}{moment:%H:%M}"
 
 
-def notice_statements(period: str, f: OpenFile, facts: NoticeFacts, tz: str = "Asia/Shanghai") -> list[str]:
+def notice_statements(period: str, f: OpenFile, facts: NoticeFacts, tz: str = DEFAULT_TZ) -> list[str]:
     """What the notice says about one refused workbook: what was refused, what stands, what counts."""
 
     year, month = (int(x) for x in period.split("-"))
@@ -291,7 +291,7 @@ def _write_summary(ws, open_file: OpenFile) -> None:
 
 
 def _notice(target: Path, unit_name: str, period: str, files: list[OpenFile],
-            facts: NoticeFacts | None = None, tz: str = "Asia/Shanghai") -> None:
+            facts: NoticeFacts | None = None, tz: str = DEFAULT_TZ) -> None:
     """A 退回通知 for a unit and month: what was refused, what stands, the problems, by when, whom to call."""
     from docx import Document
     from docx.enum.table import WD_TABLE_ALIGNMENT

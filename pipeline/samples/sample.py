@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from pipeline.config import DEFAULT_TZ
 from pipeline.forms import CLOSED, NO, PENDING, YES
 from pipeline.outputs.workbook import write_return
 from pipeline.registry import Unit, units
@@ -24,7 +25,7 @@ from pipeline.registry import Unit, units
 YearData = dict[tuple[str, str], dict[str, list[dict]]]
 
 #: China has had no daylight saving since 1991, so a fixed offset is Asia/Shanghai without tzdata.
-CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+CHINA_TZ = timezone(timedelta(hours=8), DEFAULT_TZ)
 RECEIVER = "常州市公安局钟楼分局"
 #: Files nil inspection returns every month (the report counts 17 of the 18 units owing the form).
 ALWAYS_QUIET = ("TJJ",)

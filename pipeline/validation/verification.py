@@ -420,7 +420,8 @@ def stored_hits(conn: Connection, *, period: str | None = None, year: int | None
 def confirm(engine: Engine, period: str, unit_code: str, note: str, *, by: str, form_code: str = ANY,
             column_code: str = ANY, rule: str = ANY, now: dt.datetime | None = None) -> int:
     """Record the operator's explanation for a unit's hits of ``period``; how many stored hits it confirms."""
-    from pipeline.warehouse.tables import utc_now, verification_note
+    from pipeline.periods import utc_now
+    from pipeline.warehouse.tables import verification_note
 
     if not note.strip():
         raise ValueError("empty note")

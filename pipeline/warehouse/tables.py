@@ -8,7 +8,6 @@ exactly the same rows.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -631,6 +630,3 @@ def dump(engine: Engine, tables: Iterable[sa.Table] | None = None) -> dict[str, 
             out[table.name] = sorted((tuple(r) for r in conn.execute(sa.select(table)).all()), key=repr)
     return out
 
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
