@@ -1,6 +1,7 @@
 # The bureau's Airflow image (docker-compose.yml builds it): the official image of the Airflow version
-# pinned in requirements.lock, with that same lock installed (hashes checked) and the project installed
-# editable, as `make install` does. No _PIP_ADDITIONAL_REQUIREMENTS: what runs is what was built.
+# pinned in requirements.lock, with that runtime lock installed (hashes checked; no test tools: those are
+# in requirements-dev.lock, which only `make install` uses) and the project installed editable.
+# No _PIP_ADDITIONAL_REQUIREMENTS: what runs is what was built.
 FROM apache/airflow:3.3.2-python3.11
 
 USER root

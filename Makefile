@@ -21,13 +21,14 @@ help:  ## list the targets
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+$(VENV)/.installed: requirements.lock requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
+	# The development lock: the runtime lock's pins (the image installs only those) plus tests and tools.
+	$(BIN)/uv pip sync --python $(BIN)/python requirements-dev.lock
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
 	touch $@
 
-install: $(VENV)/.installed  ## create .venv and install the pinned lock (requirements.lock)
+install: $(VENV)/.installed  ## create .venv and install the pinned development lock (requirements-dev.lock)
 
 # One world: the demo's returns go into the inbox `make airflow` reads and its figures into the warehouse
 # every command uses; only its Airflow runs are kept apart (var/cli-airflow), out of the UI's grid.
@@ -59,8 +60,9 @@ bench: install  ## benchmarks (QUICK=1 for a small smoke run)
 airflow: install  ## Airflow standalone UI on the embedded defaults
 	$(BIN)/python -m pipeline.orchestration.standalone
 
-lock:  ## regenerate requirements.lock from requirements.in (needs the package index)
+lock:  ## regenerate requirements.lock (runtime) and requirements-dev.lock (runtime + dev) from the .in files
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 --generate-hashes -o requirements.lock
+	$(BIN)/uv pip compile requirements-dev.in --python-version 3.11 --generate-hashes -o requirements-dev.lock
 
 clean:  ## remove var/ (warehouse, archive, outputs) and the venv
 	rm -rf var $(VENV)

@@ -1,7 +1,8 @@
 """Fail the image build unless every package pinned in the lock is installed at exactly its pinned version.
 
 The base image ships Airflow and its providers already; this proves the project's lock, not the
-image's own constraints, decided what is installed.  Usage: ``python check_lock.py requirements.lock``.
+image's own constraints, decided what is installed.  Usage: ``python check_lock.py requirements.lock`` (the
+runtime lock; requirements-dev.lock adds the test tools the image must not need).
 """
 
 from __future__ import annotations

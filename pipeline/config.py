@@ -24,7 +24,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
-EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+#: The suites: top-level expectations/, linked into the package as pipeline/expectations so an installed
+#: (non-editable) package carries them.
+EXPECTATIONS_DIR = Path(__file__).resolve().parent / "expectations"
 UNITS_CSV = PACKAGE_DATA / "units.csv"
 
 

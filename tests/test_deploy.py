@@ -279,9 +279,10 @@ def test_dags_folder_is_the_projects_dags_in_the_image(services):
     copies = _dockerfile_copies()
     root = Path(copies["dags"]).parent
     assert Path(copies["dags"]) == Path(dags)
-    # pipeline.config finds expectations/ next to the package: the image keeps the repository's layout.
+    # pipeline/expectations links to ../expectations: the image keeps the repository's layout, so it resolves.
     assert Path(copies["pipeline"]) == root / "pipeline"
-    assert Path(copies["expectations"]) == root / EXPECTATIONS_DIR.relative_to(PROJECT_ROOT)
+    assert os.readlink(PROJECT_ROOT / "pipeline" / "expectations") == "../expectations"
+    assert Path(copies["expectations"]) == root / EXPECTATIONS_DIR.resolve().relative_to(PROJECT_ROOT)
     assert Path(copies["pyproject.toml"]) == root / "pyproject.toml"
     assert any(f"-e {root}" in run and "--no-deps" in run for run in _dockerfile_runs())
     for name in AIRFLOW_SERVICES:
@@ -331,16 +332,63 @@ def test_dockerfile_starts_from_the_locked_airflow_and_python():
     assert f">={base.group(2)}" in (REPO / "pyproject.toml").read_text()
 
 
+#: Tools only development and the tests need; the image must not carry them.
+DEV_ONLY = ("pytest", "pytest-timeout", "hypothesis", "ruff", "selenium", "xlwt", "msoffcrypto-tool", "setuptools")
+
+
 @pytest.mark.unit
-def test_image_installs_the_lock_make_installs():
-    makefile = (REPO / "Makefile").read_text()
-    make_lock = re.search(r"uv pip sync .*?(\S+\.lock)\s*$", makefile, re.M).group(1)
-    copied_to = _dockerfile_copies()[make_lock]
+def test_image_installs_the_runtime_lock_only():
+    copied_to = _dockerfile_copies()["requirements.lock"]
     installs = [r for r in _dockerfile_runs() if f"-r {copied_to}" in r]
-    assert installs, f"the Dockerfile must install {make_lock}"
+    assert installs, "the Dockerfile must install requirements.lock"
     assert "--require-hashes" in installs[0] and "--no-deps" in installs[0]
     assert any(f"check_lock.py {copied_to}" in r for r in _dockerfile_runs())
+    assert not any("requirements-dev" in src for src in _dockerfile_copies())
+    assert not any("requirements-dev" in run for run in _dockerfile_runs())
+    assert not set(DEV_ONLY) & set(_check_lock().pins((REPO / "requirements.lock").read_text()))
     assert ".venv" in (REPO / ".dockerignore").read_text().split()
+
+
+@pytest.mark.unit
+def test_make_installs_the_dev_lock_which_keeps_every_runtime_pin():
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"uv pip sync .*?(\S+\.lock)\s*$", makefile, re.M).group(1) == "requirements-dev.lock"
+    check = _check_lock()
+    runtime = check.pins((REPO / "requirements.lock").read_text())
+    dev = check.pins((REPO / "requirements-dev.lock").read_text())
+    assert {name: dev.get(name) for name in runtime} == runtime
+    assert {"pytest", "ruff", "hypothesis", "selenium"} <= set(dev) - set(runtime)
+    assert "-r requirements.in" in (REPO / "requirements-dev.in").read_text().splitlines()
+    for lock in ("requirements.lock", "requirements-dev.lock"):
+        assert f"uv pip compile {lock.replace('.lock', '.in')} " in makefile
+
+
+@pytest.mark.integration
+def test_a_plain_install_carries_the_suites_and_the_data(tmp_path):
+    from pipeline.forms import FORMS
+
+    target = tmp_path / "site"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "install", str(REPO), "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "--quiet", "--target", str(target)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert build.returncode == 0, build.stderr
+    package = target / "pipeline"
+    assert not (package / "expectations").is_symlink()
+    assert sorted(p.stem for p in (package / "expectations").glob("*.json")) == sorted(FORMS)
+    assert {p.name for p in (package / "data").iterdir()} >= {"units.csv", "figures-2020.csv", "report-text.toml"}
+    assert (package / "intake" / "parse.py").is_file() and (package / "validation" / "gx_tuning.py").is_file()
+    code = (
+        "import pipeline, pipeline.config as c, pipeline.registry as r; from pipeline.forms import FORMS; "
+        "from pipeline.validation.validate import suite_path; "
+        "print(pipeline.__file__); print(all(suite_path(f).is_file() for f in FORMS.values())); print(len(r.units()))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    env.pop("DISTRICT_UNITS_CSV", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                         check=True, timeout=120).stdout.split()
+    assert out[0].startswith(str(target)) and out[1] == "True" and int(out[2]) > 0
 
 
 def _check_lock():
