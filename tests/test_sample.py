@@ -25,6 +25,7 @@ from pipeline.outputs.workbook import (
     write_template,
 )
 from pipeline.registry import unit_by_code, units
+from pipeline.samples import sample
 from pipeline.samples.sample import CHINA_TZ, LOOKBACK_FORMS, sample_year_data, write_sample_year
 
 pytestmark = pytest.mark.unit
@@ -229,6 +230,19 @@ def test_every_unit_month_has_the_forms_it_owes(year: int) -> None:
             assert set(sheets) == set(unit.forms)
             for code, rows in sheets.items():
                 assert all(set(row) <= set(FORMS[code].labels) for row in rows)
+
+
+def test_a_form_with_no_sample_generator_is_an_error(monkeypatch) -> None:
+    from dataclasses import replace
+
+    first, *rest = units()
+    monkeypatch.setattr(sample, "units", lambda: [replace(first, forms=(*first.forms, "new_form")), *rest])
+    with pytest.raises(sample.NoSampleGenerator, match="new_form"):
+        sample_year_data(YEAR)
+
+
+def test_every_form_is_owed_by_some_unit_so_the_sample_year_has_it() -> None:
+    assert {f for u in units() for f in u.forms} == set(FORMS)
 
 
 @pytest.mark.parametrize("year", [2019, 2020, 2021])

@@ -780,6 +780,10 @@ def _register_by_unit(kind: str, year: int, owners: Sequence[str]) -> dict[tuple
     return {(owners[0], m): rows for m, rows in _register_rows(kind, year).items()}
 
 
+class NoSampleGenerator(LookupError):
+    """A unit owes a form this module has no generator for."""
+
+
 def sample_year_data(year: int) -> YearData:
     """Every unit's returns for every month of ``year``, as rows keyed by column code."""
     targets = year_targets(year)
@@ -823,6 +827,10 @@ def sample_year_data(year: int) -> YearData:
                     sheets[form] = [aggregates[form][(unit.code, month)]]
                 elif form in registers:
                     sheets[form] = sorted(registers[form].get((unit.code, month), []), key=lambda r: r["case_id"])
+                else:
+                    # A form with no generator would silently leave the sample year, and make demo, without it.
+                    raise NoSampleGenerator(f"no sample generator for form {form!r} ({unit.code} owes it): "
+                                            "add one to pipeline/samples/sample.py")
             data[(unit.code, key_month)] = sheets
     return data
 
