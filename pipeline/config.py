@@ -33,6 +33,9 @@ UNITS_CSV = PACKAGE_DATA / "units.csv"
 def units_csv() -> Path:
     """The unit registry in force: ``DISTRICT_UNITS_CSV`` (another district's or a city's), else the bundled one."""
     return Path(os.environ.get("DISTRICT_UNITS_CSV", UNITS_CSV))
+#: Every figure: code, Chinese label, section, unit, display rule (approx), source return, phrase, rule in words.
+FIGURE_CATALOGUE = Path(__file__).resolve().parent / "figures" / "catalogue.csv"
+#: The bureau's list of the 2020 report's figures (the domain contract's copy): the tests' answer key only.
 FIGURES_CSV = PACKAGE_DATA / "figures-2020.csv"
 #: The district's time zone unless ``DISTRICT_TZ`` says otherwise: reporting months, deadlines, times shown.
 DEFAULT_TZ = "Asia/Shanghai"

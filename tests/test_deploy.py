@@ -379,6 +379,7 @@ def test_a_plain_install_carries_the_suites_and_the_data(tmp_path):
     assert sorted(p.stem for p in (package / "expectations").glob("*.json")) == sorted(FORMS)
     assert {p.name for p in (package / "data").iterdir()} >= {"units.csv", "figures-2020.csv", "report-text.toml"}
     assert (package / "intake" / "parse.py").is_file() and (package / "validation" / "gx_tuning.py").is_file()
+    assert (package / "figures" / "catalogue.csv").is_file()
     code = (
         "import pipeline, pipeline.config as c, pipeline.registry as r; from pipeline.forms import FORMS; "
         "from pipeline.validation.validate import suite_path; "

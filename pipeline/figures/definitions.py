@@ -29,7 +29,7 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from pipeline.config import FIGURES_CSV
+from pipeline.config import FIGURE_CATALOGUE
 from pipeline.forms import CLOSED, YES
 from pipeline.warehouse.tables import (
     FACT_TABLES,
@@ -56,52 +56,25 @@ class FigureSpec:
 
 
 @lru_cache(maxsize=1)
+def _catalogue_rows() -> list[dict[str, str]]:
+    """The figure catalogue (``figures/catalogue.csv``): one row per figure, in report order."""
+    with FIGURE_CATALOGUE.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
 def figure_specs() -> dict[str, FigureSpec]:
-    """The report's figures in report order, from the bureau's figure list."""
-    with FIGURES_CSV.open(encoding="utf-8") as fh:
-        return {
-            r["code"]: FigureSpec(
-                code=r["code"], section=r["section"], phrase=r["report_phrase"], unit=r["unit"],
-                approx=r["approx"] == "yes", source=r["return"], rule=r["rule"],
-            )
-            for r in csv.DictReader(fh)
-        }
+    """The report's figures in report order, from the figure catalogue."""
+    return {
+        r["code"]: FigureSpec(
+            code=r["code"], section=r["section"], phrase=r["report_phrase"], unit=r["unit"],
+            approx=r["approx"] == "yes", source=r["return"], rule=r["rule"],
+        )
+        for r in _catalogue_rows()
+    }
 
 
-LABELS_ZH = {
-    "legal_review_items": "区司法局审核区级文件、合同数",
-    "study_sessions": "区政府常务会议学法次数",
-    "legislative_research_meetings": "组织立法调研会场次",
-    "adviser_matters": "法律顾问参与处理涉法事项数",
-    "adviser_opinions": "法律顾问出具法律意见书数",
-    "adviser_contracts": "法律顾问审查修改项目合同数",
-    "adviser_meetings": "法律顾问参加会议次数",
-    "surveyed_enterprises": "排摸500人以上企业、商会、市场、重点行业数",
-    "enterprise_mediation_orgs": "成立调解组织并挂牌运作的企业等数",
-    "enterprise_health_checks": "出具法治体检报告的企业数",
-    "e_registration_rate": "企业登记全程电子化比例",
-    "inspection_units": "制定检查任务的部门数",
-    "inspection_tasks": "检查任务数",
-    "inspection_entities": "抽取检查对象户数",
-    "joint_inspections": "联合抽查次数",
-    "devolved_powers": "汇总审核区级下放事项数",
-    "transfers_filed": "移送公安机关立案数",
-    "exam_takers": "参加执法资格考试人数",
-    "trained_officers": "参加公共法律知识专题培训人数",
-    "reconsideration_accepted": "受理行政复议案件数",
-    "reconsideration_closed": "行政复议结案数",
-    "reconsideration_suggestions": "制发行政复议建议书数",
-    "reconsideration_opinions": "制发行政复议意见书数",
-    "litigation_received": "收到行政诉讼案件数",
-    "litigation_closed": "行政诉讼结案数（含上年结转）",
-    "head_appearance_rate": "行政机关负责人出庭应诉率（连续三年最低）",
-    "family_mediation_studios": "新成立家事调解工作室数",
-    "legal_service_teams": "法律服务团队数",
-    "grids_covered": "法律服务团队进驻网格数",
-    "legal_aid_workers": "法律援助成功讨薪劳动者人数",
-    "legal_aid_wages_10k_yuan": "法律援助讨回劳动报酬（万元）",
-    "petition_risks": "及早发现和成功处置信访矛盾隐患数",
-}
+#: Figure code → its Chinese label, from the catalogue.
+LABELS_ZH = {r["code"]: r["label_zh"] for r in _catalogue_rows()}
 
 
 @dataclass
