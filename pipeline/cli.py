@@ -231,7 +231,7 @@ def cmd_completeness(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from pipeline.figures.publish import PublishError, publish
-    from pipeline.outputs.report import local_time
+    from pipeline.periods import local_time
     from pipeline.warehouse.tables import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)
@@ -264,7 +264,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
 
 def cmd_publications(args: argparse.Namespace) -> int:
     from pipeline.figures.publish import publications
-    from pipeline.outputs.report import local_time
+    from pipeline.periods import local_time
     from pipeline.warehouse.tables import ensure_schema, make_engine
 
     engine = make_engine(_settings(args).warehouse_url)

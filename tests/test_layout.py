@@ -17,11 +17,11 @@ RANKS = {
     # the shared domain and helpers every stage uses
     "pipeline.config": 0, "pipeline.forms": 0, "pipeline.registry": 0, "pipeline.periods": 0,
     "pipeline.problems": 0, "pipeline.sanitise": 0, "pipeline.atomic": 0,
-    "pipeline.intake": 1, "pipeline.warehouse": 1,
+    "pipeline.intake": 1, "pipeline.warehouse": 1,  # move_map: keep (package names, not old modules)
     "pipeline.validation": 2,
-    "pipeline.figures": 3,
+    "pipeline.figures": 3,  # move_map: keep
     "pipeline.operations": 4,
-    "pipeline.outputs": 5,
+    "pipeline.outputs": 5,  # move_map: keep
     # the stage runners and the jobs that call them
     "pipeline.ingest": 6, "pipeline.annual": 6, "pipeline.jobs": 7,
     "pipeline.orchestration": 8, "pipeline.samples": 8,
