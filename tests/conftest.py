@@ -132,3 +132,13 @@ def make_settings(tmp_path, monkeypatch):
         return settings(url)
 
     return make
+
+
+def pytest_collection_modifyitems(config, items):
+    """The compose tier runs only when selected (``make test-compose``: ``-m compose``), never in ``make test``."""
+    if "compose" in (config.getoption("markexpr") or ""):
+        return
+    compose = [item for item in items if item.get_closest_marker("compose")]
+    if compose:
+        config.hook.pytest_deselected(items=compose)
+        items[:] = [item for item in items if not item.get_closest_marker("compose")]
