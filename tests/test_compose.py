@@ -84,8 +84,13 @@ def docker_env():
         _run([str(DOCKER_SH), "stop"], env, timeout=120, check=False)
 
 
+# What the bureau's folder holds: the compose file, the image's build context and .env.example.
+BUREAU_FILES = ["docker-compose.yml", "Dockerfile", ".dockerignore", ".env.example", "requirements.lock",
+                "pyproject.toml", "pipeline", "dags", "expectations", "deploy"]
+
+
 class ComposeStack:
-    """``docker compose`` on the repository's compose file with a test .env, and its REST API."""
+    """The bureau's folder: README's commands, run as written, with ``docker compose`` and the REST API."""
 
     # The same REST calls the native service tests make (tests/airflow_services.py).
     create_backfill = AirflowStack.create_backfill
@@ -101,40 +106,59 @@ class ComposeStack:
 
     def __init__(self, root: Path, env: dict[str, str]):
         self.root = root
-        self.env = env
-        self.inbox, self.data = root / "inbox", root / "data"
+        for name in BUREAU_FILES:
+            source, target = REPO / name, root / name
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            else:
+                shutil.copy2(source, target)
+        # `docker compose` without -p: the folder's name would be the project's; keep the test's apart.
+        self.env = {**env, "COMPOSE_PROJECT_NAME": PROJECT}
+        # README's defaults for the host folders (.env.example): ./var/bureau/inbox and ./var/bureau/data.
+        self.inbox, self.data = root / "var" / "bureau" / "inbox", root / "var" / "bureau" / "data"
         self.port = free_port()
         self.password = secrets.token_hex(12)
         self._client = None
         from cryptography.fernet import Fernet
 
-        settings = {
-            "POSTGRES_PASSWORD": secrets.token_hex(16), "WAREHOUSE_DB_PASSWORD": secrets.token_hex(16),
-            "REDIS_PASSWORD": secrets.token_hex(16), "AIRFLOW_FERNET_KEY": Fernet.generate_key().decode(),
+        # README: `cp .env.example .env`, then fill in every empty value.
+        secrets_ = {
+            "POSTGRES_PASSWORD": secrets.token_hex(24), "WAREHOUSE_DB_PASSWORD": secrets.token_hex(24),
+            "REDIS_PASSWORD": secrets.token_hex(24), "AIRFLOW_FERNET_KEY": Fernet.generate_key().decode(),
             "AIRFLOW_JWT_SECRET": secrets.token_hex(32), "AIRFLOW_API_SECRET_KEY": secrets.token_hex(32),
-            "AIRFLOW_ADMIN_PASSWORD": self.password, "AIRFLOW_WEB_PORT": str(self.port),
-            "DISTRICT_IMAGE": "district-returns-airflow:compose-test",
-            "DISTRICT_INBOX_DIR": str(self.inbox), "DISTRICT_DATA_DIR": str(self.data),
+            "AIRFLOW_ADMIN_PASSWORD": self.password,
+        }
+        changed = {
+            "AIRFLOW_WEB_PORT": str(self.port), "DISTRICT_IMAGE": "district-returns-airflow:compose-test",
             # A killed worker's task is failed (and retried) after 30 s without a heartbeat, not 5 min.
             "AIRFLOW_TASK_HEARTBEAT_TIMEOUT": "30",
             **STAND_INS,
         }
-        self.env_file = root / ".env"
-        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in settings.items()), encoding="utf-8")
+        shutil.copy(root / ".env.example", root / ".env")
+        lines = []
+        for line in (root / ".env").read_text(encoding="utf-8").splitlines():
+            name, eq, value = line.partition("=")
+            if eq and not line.startswith("#"):
+                if name in secrets_:
+                    assert value == "", f"{name} in .env.example must be empty"
+                    value = secrets_.pop(name)
+                value = changed.pop(name, value)
+            lines.append(f"{name}={value}" if eq and not line.startswith("#") else line)
+        assert not secrets_ and not changed, f".env.example lacks {sorted(secrets_) + sorted(changed)}"
+        (root / ".env").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def check_alive(self) -> None:
-        """The api-server answers; what a wait polls between its REST calls."""
+        """Nothing to check between REST calls: a stopped service shows as a failed run or a timeout."""
 
     def compose(self, *args: str, timeout: float = 900, check: bool = True) -> subprocess.CompletedProcess:
-        return _run(["docker", "compose", "-p", PROJECT, "--env-file", str(self.env_file), *args], self.env,
-                    timeout=timeout, check=check)
+        return _run(["docker", "compose", *args], self.env, timeout=timeout, check=check, cwd=self.root)
 
     def docker(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return _run(["docker", *args], self.env, timeout=timeout)
+        return _run(["docker", *args], self.env, timeout=timeout, cwd=self.root)
 
     def psql(self, sql: str) -> list[list[str]]:
         """Rows of ``sql`` run in the warehouse database, inside the PostgreSQL container, as its owner."""
@@ -172,19 +196,17 @@ class ComposeStack:
 
 @pytest.fixture(scope="module")
 def stack(docker_env, tmp_path_factory):
-    """The compose stack up (``up --wait``) on the 2020 sample inbox; ``down -v`` afterwards."""
-    root = tmp_path_factory.mktemp("compose")
-    stack = ComposeStack(root, docker_env)
-    # README's command for a sample year; the inbox is mounted read-only as the bureau's.
+    """README's deployment commands in a bureau's folder, on the 2020 sample inbox; ``down -v`` afterwards."""
+    stack = ComposeStack(tmp_path_factory.mktemp("bureau"), docker_env)
+    # README's command for a sample year, into the inbox the compose file mounts read-only.
     _run([sys.executable, "-m", "pipeline", "sample", "--year", "2020", "--inbox", str(stack.inbox)],
          docker_env, timeout=300)
-    stack.data.mkdir()
     started = time.monotonic()
     stack.compose("build", timeout=2400)
     print(f"[compose] project image built in {time.monotonic() - started:.0f} s", flush=True)
     started = time.monotonic()
     try:
-        stack.compose("up", "-d", "--wait", "--wait-timeout", "600", timeout=900)
+        stack.compose("up", "-d", "--wait", timeout=1200)
         print(f"[compose] stack healthy in {time.monotonic() - started:.0f} s", flush=True)
         yield stack
     except BaseException:
@@ -192,6 +214,8 @@ def stack(docker_env, tmp_path_factory):
         raise
     finally:
         stack.compose("down", "-v", "--remove-orphans", timeout=300, check=False)
+        # Each service that builds leaves an untagged copy of the image behind; the layers stay cached.
+        stack.docker("image", "prune", "-f")
 
 
 @pytest.fixture(autouse=True)
@@ -218,6 +242,9 @@ def test_stack_is_healthy_and_init_created_the_warehouse(stack):
                             "id -u; ls /data/inbox; touch /data/inbox/x 2>/dev/null && echo writable || true").stdout
     uid, *months = listing.split()
     assert uid == "50000" and months == MONTHS_2020
+    # The compose file's own example of the debug profile.
+    dags = stack.compose("run", "--rm", "airflow-cli", "airflow", "dags", "list", timeout=600).stdout
+    assert MONTHLY in dags and ANNUAL in dags, dags
 
 
 def test_backfill_2020_gives_the_reports_figures_in_the_warehouse(stack):
@@ -241,6 +268,10 @@ def test_backfill_2020_gives_the_reports_figures_in_the_warehouse(stack):
     assert_matches_report(figures, [c for c in report_figures_2020() if c not in NEEDS_2018_2019])
     periods = {p for (p,) in stack.psql("SELECT DISTINCT period FROM submission")}
     assert periods == set(MONTHS_2020)
+    # The compose file's example: the pipeline's CLI in a container reads the same warehouse.
+    table = stack.compose("run", "--rm", "airflow-cli", "python", "-m", "pipeline", "figures", "--year", "2020",
+                          timeout=600).stdout
+    assert {line.split()[0] for line in table.splitlines()[1:] if line.strip()} == set(figures), table
     # The workers wrote the year's outputs into the bureau's data folder on the host.
     assert (stack.data / "out" / "2020" / "figures.csv").is_file()
     stack.first_backfill_done = utc(done["completed_at"])
