@@ -70,7 +70,7 @@ def docker_env():
     """A private dockerd with the stand-in base images built; stopped at the end (images stay cached)."""
     if reason := _why_docker_cannot_run():
         pytest.skip(reason)
-    env = dict(os.environ)
+    env = {**os.environ, "PYTHON": sys.executable}
     started = time.monotonic()
     _run([str(DOCKER_SH), "start"], env, timeout=2400)
     exported = _run([str(DOCKER_SH), "env"], env, timeout=30).stdout

