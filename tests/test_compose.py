@@ -228,6 +228,9 @@ def _logs_on_failure(request):
 
 
 def test_stack_is_healthy_and_init_created_the_warehouse(stack):
+    # README: `docker compose ps` lists every long-running service as healthy.
+    listed = stack.compose("ps").stdout.splitlines()[1:]
+    assert len(listed) == 7 and all("(healthy)" in line for line in listed), listed
     services = {s["Service"]: s for s in stack.services()}
     assert services["airflow-init"]["State"] == "exited" and services["airflow-init"]["ExitCode"] == 0
     long_running = set(services) - {"airflow-init"}

@@ -145,6 +145,16 @@ def test_healthchecks_probe_the_right_endpoints(services):
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("name", ["airflow-dag-processor", "airflow-triggerer", "airflow-worker"])
+def test_cli_healthchecks_allow_an_airflow_import(services, name):
+    """A check that starts the airflow or celery CLI imports Airflow first: 30 s on a busy 2-core machine
+    (make test-compose). The official file's 10 s left these services unhealthy there."""
+    check = services[name]["healthcheck"]
+    assert re.search(r"\b(airflow|celery)\b", " ".join(check["test"][1:]))
+    assert int(check["timeout"].removesuffix("s")) >= 60
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("name", COMPONENTS)
 def test_components_wait_for_healthy_services_and_a_finished_init(services, name):
     deps = services[name]["depends_on"]
