@@ -22,6 +22,7 @@ log() { echo "[docker.sh] $*" >&2; }
 print_env() {
   echo "export DOCKER_HOST=unix://$sock"
   echo "export DOCKER_CONFIG=$root/config"
+  # Debian's docker CLI first: another one on PATH may lack the compose plugin folder.
   echo "export PATH=/usr/bin:$PATH"
 }
 
