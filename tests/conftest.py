@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tier_markers import pytest_collection_modifyitems  # noqa: F401  (refuses a test without a tier marker)
+from tier_markers import pytest_collection_modifyitems
 
 # Airflow reads its home at first import: give the whole test session its own, before anything imports it.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="district-airflow-"))
@@ -133,3 +133,13 @@ def make_settings(tmp_path, monkeypatch):
         return settings(url)
 
     return make
+
+
+def pytest_collection_modifyitems(config, items):
+    """The compose tier runs only when selected (``make test-compose``: ``-m compose``), never in ``make test``."""
+    if "compose" in (config.getoption("markexpr") or ""):
+        return
+    compose = [item for item in items if item.get_closest_marker("compose")]
+    if compose:
+        config.hook.pytest_deselected(items=compose)
+        items[:] = [item for item in items if not item.get_closest_marker("compose")]
