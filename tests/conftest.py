@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tier_markers import pytest_collection_modifyitems
 
 # Airflow reads its home at first import: give the whole test session its own, before anything imports it.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="district-airflow-"))
