@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import REPO, assert_matches_report, fresh_pg_database, report_figures_2020
+from helpers import REPO, assert_matches_report, fresh_pg_database, report_figures_2020
 from openpyxl import load_workbook
 
 from pipeline.annual import consolidate_year
