@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import LogCollector
+from helpers import LogCollector
 from openpyxl import load_workbook
 
 from pipeline.cli import main

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 import yaml
-from conftest import PG_ADMIN_URL, REPO
+from helpers import PG_ADMIN_URL, REPO
 
 COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text(encoding="utf-8")
 DOCKERFILE = (REPO / "Dockerfile").read_text(encoding="utf-8")

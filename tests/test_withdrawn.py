@@ -6,7 +6,7 @@ import logging
 
 import pytest
 import sqlalchemy as sa
-from test_hostile import PERIOD, edited
+from hostile_files import PERIOD, edited
 from test_hostile_round2 import clean_files, month_settings, write_month
 
 from pipeline.jobs import process_month
