@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from airflow_services import ANNUAL, MONTHLY, AirflowStack, free_port, utc, wait_for
-from conftest import assert_matches_report, report_figures_2020
+from helpers import assert_matches_report, report_figures_2020
 
 pytestmark = [pytest.mark.compose, pytest.mark.slow, pytest.mark.timeout(3600, method="signal")]
 
