@@ -2,7 +2,10 @@
 # pinned in requirements.lock, with that runtime lock installed (hashes checked; no test tools: those are
 # in requirements-dev.lock, which only `make install` uses) and the project installed editable.
 # No _PIP_ADDITIONAL_REQUIREMENTS: what runs is what was built.
-FROM apache/airflow:3.3.2-python3.11
+# AIRFLOW_BASE_IMAGE: only the compose test tier overrides it, with a stand-in of the same contract
+# (deploy/test-images/airflow); the bureau builds on the official image.
+ARG AIRFLOW_BASE_IMAGE=apache/airflow:3.3.2-python3.11
+FROM ${AIRFLOW_BASE_IMAGE}
 
 USER root
 # The Airflow user of the compose file may be any UID in group 0: group-writable, as the base image does.

@@ -13,7 +13,7 @@ export GX_ANALYTICS_ENABLED ?= False
 unexport PYTHONDONTWRITEBYTECODE
 INBOX := $(DISTRICT_DATA)/inbox
 
-.PHONY: help install demo test test-fast lint bench airflow cli lock clean
+.PHONY: help install demo test test-fast test-compose lint bench airflow cli lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -53,6 +53,9 @@ test: install  ## ruff, then every test tier on SQLite and PostgreSQL
 
 test-fast: install  ## the fast unit tier only
 	$(BIN)/python -m pytest -q -m unit
+
+test-compose: install  ## docker-compose.yml for real: a private dockerd, stand-in base images, a 2020 backfill (root)
+	$(BIN)/python -m pytest -q -s -m compose tests/test_compose.py
 
 bench: install  ## benchmarks (QUICK=1 for a small smoke run)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,)

@@ -107,6 +107,15 @@ def process_month(period: str, settings: Settings) -> MonthResult:
             detail = f"    {'错误' if p.severity == 'error' else '提示'}：{p.describe_zh()}"
             lines.append(detail)
             (log.warning if p.severity == "error" else log.info)("%s", one_line(detail))
+    for name, reason in report.gone:
+        line = f"未处理：“{name}”列出后已无法读取（{reason}）；文件放回收件箱后重新运行本月即可"
+        lines.append(line)
+        log.warning("%s", one_line(line))
+    if report.withdrawn:
+        line = ("已不在收件箱中的退回文件，其问题已关闭（不再列入问题清单和退回通知）："
+                + "、".join(f"“{n}”" for n in report.withdrawn))
+        lines.append(line)
+        log.warning("%s", one_line(line))
     for r in resent:
         line = f"重复报送［{names.get(r.unit_code or '', '未识别单位')}］{r.describe_zh()}"
         lines.append(line)

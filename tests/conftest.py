@@ -1,19 +1,15 @@
-"""Shared fixtures: a sample inbox, warehouses on SQLite and on PostgreSQL, isolated settings."""
+"""Shared fixtures and hooks: a sample inbox, the 2018–2020 sample warehouse, warehouses on SQLite and on
+PostgreSQL, isolated settings. Helpers the tests import are in helpers.py."""
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import logging
 import os
 import shutil
 import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tier_markers import pytest_collection_modifyitems  # noqa: F401  (refuses a test without a tier marker)
+from helpers import SAMPLE_YEARS, fresh_pg_database, load_sample_years
 
 # Airflow reads its home at first import: give the whole test session its own, before anything imports it.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="district-airflow-"))
@@ -23,29 +19,6 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve()
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 for _var in ("DISTRICT_WAREHOUSE_URL", "AIRFLOW_CONN_DISTRICT_WAREHOUSE", "DISTRICT_INBOX", "DISTRICT_DATA"):
     os.environ.pop(_var, None)
-
-PG_ADMIN_URL = os.environ.get("DISTRICT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REPO = Path(__file__).resolve().parent.parent
-FIGURES_CSV = REPO / "pipeline" / "data" / "figures-2020.csv"
-
-
-def report_figures_2020() -> dict[str, tuple[int, bool]]:
-    """The 2020 report's figures, as the bureau's figure list gives them: code → (value, approximate)."""
-    with FIGURES_CSV.open(encoding="utf-8") as fh:
-        return {r["code"]: (int(r["value"]), r["approx"] == "yes") for r in csv.DictReader(fh)}
-
-
-def assert_matches_report(figures: dict[str, float], codes: list[str]) -> None:
-    """Exact figures equal the report's; approximate ones lie in the range its wording allows."""
-    expected = report_figures_2020()
-    for code in codes:
-        value, approx = expected[code]
-        got = figures[code]
-        if approx:
-            step = 100 if value >= 1000 else 10
-            assert value <= got < value + step, (code, got, value)
-        else:
-            assert got == value, (code, got, value)
 
 
 @pytest.fixture(scope="session")
@@ -65,53 +38,11 @@ def inbox_copy(sample_inbox_2020, tmp_path) -> Path:
     return target
 
 
-def _pg_available() -> bool:
-    try:
-        import sqlalchemy as sa
-
-        with sa.create_engine(PG_ADMIN_URL).connect():
-            return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
-@contextlib.contextmanager
-def fresh_pg_database() -> Iterator[str]:
-    """URL of a new PostgreSQL database, dropped on exit; skips the test (fails it in CI) without a server."""
-    import sqlalchemy as sa
-
-    if not _pg_available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (CI must start it)")
-        pytest.skip("PostgreSQL is not reachable")
-    name = f"district_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture
 def pg_url():
     """A fresh PostgreSQL database for one test, dropped afterwards."""
     with fresh_pg_database() as url:
         yield url
-
-
-class LogCollector(logging.Handler):
-    """Keeps the messages of the log records it receives, for assertions on what a step logged."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -133,3 +64,49 @@ def make_settings(tmp_path, monkeypatch):
         return settings(url)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def sample_inbox_2018_2020(sample_inbox_2020: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 2020 sample inbox with 2018 and 2019 added (行政应诉 only, for the three-year rate and year-on-year)."""
+    from pipeline.samples.sample import LOOKBACK_FORMS, write_sample_year
+
+    inbox = tmp_path_factory.mktemp("inbox-2018-2020") / "inbox"
+    shutil.copytree(sample_inbox_2020, inbox, copy_function=shutil.copy2)
+    for year in SAMPLE_YEARS[:-1]:
+        write_sample_year(year, inbox, forms=LOOKBACK_FORMS)
+    return inbox
+
+
+# The sample warehouse is loaded once per engine for the session (a year takes a minute to ingest): tests
+# that use it only read it.
+@pytest.fixture(scope="session")
+def sample_warehouse_sqlite(sample_inbox_2018_2020: Path, tmp_path_factory: pytest.TempPathFactory):
+    """(settings, engine) of the 2018–2020 sample loaded and consolidated on SQLite; read only."""
+    folder = tmp_path_factory.mktemp("sqlite-warehouse")
+    return load_sample_years(f"sqlite:///{folder / 'warehouse.sqlite'}", sample_inbox_2018_2020, folder / "data")
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse_pg(sample_inbox_2018_2020: Path, tmp_path_factory: pytest.TempPathFactory):
+    """(settings, engine) of the 2018–2020 sample loaded and consolidated on PostgreSQL; read only."""
+    with fresh_pg_database() as url:
+        s, engine = load_sample_years(url, sample_inbox_2018_2020, tmp_path_factory.mktemp("pg-warehouse") / "data")
+        yield s, engine
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], scope="session")
+def sample_warehouse(request):
+    """(settings, engine) of the 2018–2020 sample warehouse, on both engines; read only."""
+    return request.getfixturevalue("sample_warehouse_sqlite" if request.param == "sqlite" else "sample_warehouse_pg")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The compose tier runs only when selected (``make test-compose``: ``-m compose``), never in ``make test``."""
+    if "compose" in (config.getoption("markexpr") or ""):
+        return
+    compose = [item for item in items if item.get_closest_marker("compose")]
+    if compose:
+        config.hook.pytest_deselected(items=compose)
+        items[:] = [item for item in items if not item.get_closest_marker("compose")]

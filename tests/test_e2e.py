@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import assert_matches_report, report_figures_2020
+from helpers import assert_matches_report, report_figures_2020
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

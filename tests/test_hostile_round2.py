@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import html.parser
-import io
 import multiprocessing
 import os
 import re
@@ -19,18 +18,16 @@ import subprocess
 import sys
 import threading
 import time
-import zipfile
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pytest
 import sqlalchemy as sa
 from docx import Document
+from hostile_files import PERIOD, RECEIVED, clean_bytes, with_cell
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
-from test_hostile import PERIOD, RECEIVED, clean_bytes, edited
 
 from pipeline import atomic, sanitise
 from pipeline.config import settings as make_settings_
@@ -45,37 +42,6 @@ from pipeline.warehouse.tables import dump, ensure_schema, load_month, make_engi
 YEAR = int(PERIOD[:4])
 #: A small month: three units' clean returns.
 UNITS = {"HHC": "荷花池.xlsx", "TJJ": "统计局.xlsx", "SCJG": "市场监管局.xlsx"}
-PLACEHOLDER = "PLACEHOLDERXYZ"
-
-
-def ooxml_text(text: str) -> str:
-    """``text`` as it stands in sharedStrings.xml: XML-escaped, characters XML cannot hold as ``_xHHHH_``
-    (as Excel writes a line break pasted from Word, U+000B)."""
-    out = []
-    for ch in escape(text):
-        code = ord(ch)
-        if (code < 0x20 and ch not in "\t\n\r") or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
-            out.append(f"_x{code:04X}_")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def with_cell(code: str, sheet: str, label: str, text: str) -> bytes:
-    """The unit's clean return with the first data row's ``label`` cell holding ``text`` exactly."""
-    def edit(wb):
-        ws = wb[sheet]
-        col = next(c.column for c in ws[4] if c.value == label)
-        ws.cell(5, col).value = PLACEHOLDER
-    data = edited(code, edit)
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            part = src.read(info)
-            if PLACEHOLDER.encode() in part:
-                part = part.replace(PLACEHOLDER.encode(), ooxml_text(text).encode("utf-8", "surrogatepass"))
-            dst.writestr(info.filename, part)
-    return out.getvalue()
 
 
 def write_month(root: Path, files: dict[str, bytes]) -> Path:

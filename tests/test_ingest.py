@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 import sqlalchemy as sa
-from conftest import assert_matches_report
+from helpers import assert_matches_report
 from openpyxl import load_workbook
 
 from pipeline.figures.definitions import consolidate

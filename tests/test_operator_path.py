@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from airflow_services import ANNUAL, MONTHLY, AirflowStack, create_database, drop_database, pg_available, pg_url, utc
-from conftest import REPO
+from helpers import REPO
 from test_services import CHROMEDRIVER, CHROMIUM, _chrome, _month_of, _require, _ui_backfill
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(2400, method="signal")]

@@ -8,7 +8,7 @@ import os
 
 import pytest
 import sqlalchemy as sa
-from conftest import LogCollector
+from helpers import LogCollector
 from openpyxl import load_workbook
 
 from pipeline.annual import consolidate_year

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO, report_figures_2020
+from helpers import REPO, REPORT_2020, report_figures_2020
 
 from pipeline.outputs.check_report import agrees, check_text, read_draft
 from pipeline.outputs.report import check_template, report_text, template_codes
 
 pytestmark = pytest.mark.unit
 
-REPORT = REPO / "tests" / "data" / "zhonglou-2020-rule-of-law-report.txt"
 #: The 2020 report's figures as the figure list gives them; approximate ones at the floor of their
 #: range (80余 → 80), which is what the report's wording says at least.
 UNITS = {"legal_aid_wages_10k_yuan": "万元", "e_registration_rate": "%", "head_appearance_rate": "%"}
@@ -34,7 +33,7 @@ def stored() -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def text() -> str:
-    return REPORT.read_text(encoding="utf-8")
+    return REPORT_2020.read_text(encoding="utf-8")
 
 
 def test_data_file_covers_every_figure_once() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import assert_matches_report, report_figures_2020
+from helpers import assert_matches_report, report_figures_2020
 
 from pipeline.forms import FORMS, INSPECTION, TRAINING, TRANSFER, VERIFY_NOTE
 from pipeline.outputs.workbook import (

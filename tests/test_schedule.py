@@ -11,7 +11,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from pipeline.periods import resolve_run_period
 

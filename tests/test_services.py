@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from airflow_services import ANNUAL, MONTHLY, AirflowStack, StackPool, pg_available, redis_available, utc
-from conftest import assert_matches_report
+from helpers import assert_matches_report
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.postgres,
               pytest.mark.timeout(900, method="signal")]

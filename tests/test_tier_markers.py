@@ -70,3 +70,15 @@ def test_an_untiered_test_is_refused_when_only_the_unit_tier_is_selected(tmp_pat
     """, "-m", "unit")
     assert result.returncode == 4, result.stdout + result.stderr
     assert "test_sample.py::test_untiered: no tier marker" in result.stderr
+
+
+def test_the_projects_own_configuration_refuses_an_untiered_test(tmp_path: Path) -> None:
+    """The check is loaded by the project's pytest configuration itself, whatever conftest.py defines."""
+    repo = TESTS.parent
+    (tmp_path / "test_untiered.py").write_text("def test_one():\n    pass\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "-c", str(repo / "pyproject.toml"), "--rootdir", str(repo), str(tmp_path)],
+        capture_output=True, text=True, cwd=repo, timeout=120,
+    )
+    assert result.returncode != 0 and "test_untiered.py::test_one: no tier marker" in result.stdout + result.stderr

@@ -1,6 +1,6 @@
 """Pytest plugin: a test without exactly one tier marker is refused at collection.
 
-The tiers are ``unit``, ``integration``, ``e2e`` and ``services`` (see docs/developer-guide.md, "Test
+The tiers are ``unit``, ``integration``, ``e2e``, ``services`` and ``compose`` (see docs/developer-guide.md, "Test
 tiers"); ``postgres`` and ``slow`` are not tiers but say what a test needs, on top of its tier.
 ``make test-fast`` runs the unit tier, so a test that carries no tier would silently run in no
 tier-selected run at all.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-TIERS = ("unit", "integration", "e2e", "services")
+TIERS = ("unit", "integration", "e2e", "services", "compose")
 
 
 def tier_problems(items: list[pytest.Item]) -> list[str]:

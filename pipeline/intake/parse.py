@@ -273,7 +273,8 @@ def _companion_kind(row: tuple[object, ...]) -> str | None:
         return COLUMN_NUMBERS
     if units and not column_marks and not numbers:
         return UNITS
-    if not column_marks and not units and len(numbers) == len(cells) and all(
+    # A 栏次 row numbers the number columns from 1: 509 510 is a month's data that happens to run on.
+    if not column_marks and not units and len(numbers) == len(cells) and numbers[0] == 1 and all(
             b == a + 1 for a, b in pairwise(numbers)):
         return NUMBERS_ONLY
     return None

@@ -89,7 +89,10 @@ def compute_month(conn: Connection, period: str, due: dt.datetime, now: dt.datet
     for s in conn.execute(
         sa.select(submission.c.submission_id, submission.c.unit_code, submission.c.form_code,
                   submission.c.status, submission.c.is_nil, submission.c.received_at_utc, submission.c.file_name)
-        .where(submission.c.period == period, submission.c.unit_code.is_not(None))
+        .where(submission.c.period == period, submission.c.unit_code.is_not(None),
+               # A refused workbook taken out of the inbox (withdrawn) no longer counts as received.
+               submission.c.file_id.not_in(sa.select(return_file.c.file_id).where(
+                   return_file.c.period == period, return_file.c.status == "withdrawn")))
         .order_by(submission.c.received_at_utc, submission.c.file_name, submission.c.submission_id)
     ):
         received[(s.unit_code, s.form_code)].append(s)
