@@ -22,8 +22,9 @@
 事件的 extra（`period`）也写明月份。
 
 **绿色还是粉色：哪个月需要跟进。** 只要该月载入成功，运行即为成功（绿色）。最后一个任务
-`check_month_complete`：所有单位均已报送且无退回时为 *success*（绿色）；有被退回的工作簿或有单位
-尚未报送时为 *skipped*（粉色），跳过原因写明各有几个，`ingest_returns` 日志末尾写明是哪些。
+`check_month_complete`：所有单位均已报送、无退回、无待核实数值时为 *success*（绿色）；有被退回的
+工作簿、有单位尚未报送或有待核实的数值（核实性审核提示）时为 *skipped*（粉色），跳过原因写明各有几个，
+`ingest_returns` 日志末尾写明是哪些。
 
 重新运行某月是安全的：收件箱没有变化时，数据仓库保持不变。载入完成后更新资产
 `district://warehouse/monthly-returns`，由此触发 `district_annual_statistics` 汇总该月所属的年度。
@@ -85,10 +86,10 @@ def district_returns_monthly():
         }
         return result.as_dict()
 
-    @task(doc_md="所有单位均已报送且无退回时为成功（绿色）；否则跳过（粉色），跳过原因写明被退回的工作簿数和"
-                 "未报送的单位数，详见 ingest_returns 日志末尾的汇总。")
+    @task(doc_md="所有单位均已报送、无退回、无待核实数值时为成功（绿色）；否则跳过（粉色），跳过原因写明"
+                 "被退回的工作簿数、未报送的单位数和待核实的数值数，详见 ingest_returns 日志末尾的汇总。")
     def check_month_complete(result: dict) -> str:
-        """Success when every unit reported and nothing was refused; skipped (pink in the grid) otherwise."""
+        """Success when every unit reported, nothing was refused and nothing is 待核实; skipped (pink) otherwise."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         if result["needs_attention"]:
