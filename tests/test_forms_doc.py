@@ -8,6 +8,8 @@ import pytest
 
 from pipeline.forms import FORMS, LITIGATION, TRAINING
 from pipeline.outputs.forms_doc import REFERENCE_PATH, render_form, render_reference, write_reference
+from pipeline.outputs.rule_text import column_rules
+from pipeline.outputs.workbook import column_rule
 
 pytestmark = pytest.mark.unit
 
@@ -43,3 +45,21 @@ def test_write_reference_writes_the_rendered_text(tmp_path: Path) -> None:
     path = write_reference(tmp_path / "docs" / "forms-reference.md")
     assert path.read_text(encoding="utf-8") == render_reference()
     assert [p.name for p in path.parent.iterdir()] == ["forms-reference.md"]  # no temporary file left
+
+
+def test_template_and_reference_word_the_same_rules() -> None:
+    # Only the formats a clerk types and stock/flow (the reference's own column) are template-only.
+    template_only = {"yesno", "date_format", "stock", "flow"}
+    for form in FORMS.values():
+        rendered = render_form(form).splitlines()
+        for col in form.columns:
+            row = next(line for line in rendered if line.startswith(f"| {col.label} | `{col.code}` |"))
+            for rule in column_rules(form, col):
+                assert rule.zh in column_rule(form, col), (form.code, col.code, rule)
+                assert (rule.en is None) == (rule.kind in template_only), (form.code, col.code, rule)
+                assert rule.en is None or rule.en in row, (form.code, col.code, rule)
+    exam = TRAINING.column("exam_passed")
+    other = TRAINING.column(exam.not_above).label
+    assert [r.kind for r in column_rules(TRAINING, exam)] == ["required", "min_value", "not_above", "flow"]
+    assert f"不得大于“{other}”" in column_rule(TRAINING, exam)
+    assert f"| {exam.label} | `exam_passed` | integer | flow | required; ≥ 0; ≤ {other} |" in render_form(TRAINING)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipeline import config
 from pipeline.forms import FORMS, NIL_MARKERS, PERIOD_LABEL, TOTAL_LABEL, UNIT_LABEL, Check, Column, Form
+from pipeline.outputs.rule_text import column_rules
 
 REFERENCE_PATH = config.PROJECT_ROOT / "docs" / "forms-reference.md"
 
@@ -51,35 +52,9 @@ column of the unit registry (`pipeline/data/units.csv`). What clerks may send an
 """
 
 
-def column_rules(col: Column, form: Form) -> str:
+def rules_text(form: Form, col: Column) -> str:
     """The rules of one column, in the words the reference uses."""
-    rules = []
-    if col.required:
-        rules.append("required")
-    elif col.required_when:
-        other, value = col.required_when
-        rules.append(f"required when {form.column(other).label} is {value}, empty otherwise")
-    else:
-        rules.append("optional")
-    if col.choices:
-        rules.append(" / ".join(col.choices))
-    if col.min_value is not None:
-        rules.append(f"≥ {col.min_value}")
-    if col.not_above:
-        rules.append(f"≤ {form.column(col.not_above).label}")
-    if col.zero_when_zero:
-        rules.append(f"0 when {form.column(col.zero_when_zero).label} is 0")
-    if col.date_rule == "in_period":
-        rules.append("inside the reporting month")
-    elif col.date_rule == "not_after_period":
-        rules.append("not after the reporting month's end")
-    if col.not_before:
-        rules.append(f"not before {form.column(col.not_before).label}")
-    if col.code in form.unique_key and len(form.unique_key) == 1:
-        rules.append("unique within a return")
-    if col.note:
-        rules.append(f"说明：{col.note}")
-    return "; ".join(rules)
+    return "; ".join(rule.en for rule in column_rules(form, col) if rule.en is not None)
 
 
 def _check_text(c: Check) -> str:
@@ -115,7 +90,7 @@ def render_form(form: Form) -> str:
     ]
     for col in form.columns:
         measure = f"{col.measure} | " if aggregate else ""
-        lines.append(f"| {col.label} | `{col.code}` | {TYPE_NAMES[col.type]} | {measure}{column_rules(col, form)} |")
+        lines.append(f"| {col.label} | `{col.code}` | {TYPE_NAMES[col.type]} | {measure}{rules_text(form, col)} |")
     if len(form.unique_key) > 1:
         lines += ["", "Unique within a return: " + ", ".join(f"`{c}`" for c in form.unique_key) + "."]
     if form.checks:

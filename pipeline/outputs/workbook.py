@@ -26,6 +26,7 @@ from openpyxl.xml.functions import tostring
 from pipeline import atomic
 from pipeline.forms import FORMS, NIL_MARKERS, NO, PERIOD_LABEL, UNIT_LABEL, YES, Column, Form
 from pipeline.outputs.author_sheets import print_ready
+from pipeline.outputs.rule_text import column_rules
 from pipeline.registry import resolve_unit, units
 from pipeline.sanitise import cell as safe_text
 
@@ -70,42 +71,7 @@ def period_column(form: Form) -> int:
 
 def column_rule(form: Form, col: Column) -> str:
     """The Chinese filling rule of a column, derived from its definition."""
-    labels = form.labels
-    parts: list[str] = []
-    if col.required:
-        parts.append("必填")
-    elif col.required_when:
-        other, value = col.required_when
-        parts.append(f"“{labels[other]}”为“{value}”时必填，否则留空")
-    else:
-        parts.append("选填")
-    if form.unique_key == (col.code,):
-        parts.append("同一报表内不得重复")
-    if col.type == "enum":
-        parts.append("可选值：" + "、".join(col.choices))
-    elif col.type == "yesno":
-        parts.append(f"填“{YES}”或“{NO}”")
-    elif col.type == "date":
-        parts.append("格式如2020-12-03")
-    if col.min_value is not None:
-        parts.append(f"≥{col.min_value}")
-    if col.not_above:
-        parts.append(f"不得大于“{labels[col.not_above]}”")
-    if col.zero_when_zero:
-        parts.append(f"“{labels[col.zero_when_zero]}”为0时填0")
-    if col.date_rule == "in_period":
-        parts.append("须在报告期所属月份内")
-    elif col.date_rule == "not_after_period":
-        parts.append("不得晚于报告期所属月份的最后一天")
-    if col.not_before:
-        parts.append(f"不得早于“{labels[col.not_before]}”")
-    if col.measure == "stock":
-        parts.append("填月末数")
-    elif col.measure == "flow":
-        parts.append("填本月发生数")
-    if col.note:
-        parts.append(col.note)
-    return "；".join(parts)
+    return "；".join(rule.zh for rule in column_rules(form, col))
 
 
 def _display_width(value: object) -> int:
