@@ -26,7 +26,7 @@ from pipeline.operations.problems_report import resent_warnings
 from pipeline.periods import month_bounds, validate_period
 from pipeline.problems import Problem, show_value
 from pipeline.sanitise import one_line
-from pipeline.validation.verification import attach_hits
+from pipeline.validation.verification import MonthJudge, attach_hits
 from pipeline.warehouse.tables import FileLoad, SubmissionLoad, ensure_schema, load_month, make_engine
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,15 @@ class MonthReport:
     gone: list[tuple[str, str]] = field(default_factory=list)
     #: Refused files of earlier runs no longer in the inbox: their problems are closed.
     withdrawn: list[str] = field(default_factory=list)
+    #: Months whose verification hits this load changed by changing their history (MonthJudge).
+    rejudged: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
             "period": self.period, "files": self.files, "loaded": self.loaded, "nil_returns": self.nil_returns,
             "quarantined": self.quarantined, "refused_files": [one_line(n) for n, _ in self.refused_files],
             "gone_files": [one_line(n) for n, _ in self.gone], "withdrawn_files": [one_line(n) for n in self.withdrawn],
+            "rejudged_periods": list(self.rejudged),
         }
 
     def lines(self) -> list[str]:
@@ -71,7 +74,15 @@ class MonthReport:
         if self.withdrawn:
             out.append("  以下退回文件已不在收件箱中，其问题已关闭（不再列入问题清单和退回通知）："
                        + "、".join(f"“{one_line(n)}”" for n in self.withdrawn))
+        if self.rejudged:
+            out.append(f"  {rejudged_zh(self.rejudged)}")
         return out
+
+
+def rejudged_zh(periods: Iterable[str]) -> str:
+    """The operator's line about months whose verification hits a load changed."""
+    return ("核实性审核：以下月份的比对依据（以往月份数据）已变化，已按入库数据重新核实，核实提示随之更新："
+            + "、".join(periods))
 
 
 def file_id(period: str, sha256: str) -> str:
@@ -131,6 +142,8 @@ def _frame(form: Form, period: str, sheets: list[tuple[str, ParsedSheet]]):
     """One DataFrame of every row of ``form`` in the month; ``_row_id`` indexes ``index``."""
     import pandas as pd
 
+    from pipeline.validation.validate import typed_column
+
     start, end = month_bounds(period)
     index = _RowIndex([sheet for _, sheet in sheets])
     sub_ids: list[str] = []
@@ -141,12 +154,7 @@ def _frame(form: Form, period: str, sheets: list[tuple[str, ParsedSheet]]):
         values: list[object] = []
         for _, sheet in sheets:
             values += sheet.data[col.code]
-        if col.type == "int":
-            data[col.code] = pd.array(values, dtype="Int64")
-        elif col.type == "date":
-            data[col.code] = pd.to_datetime(pd.Series(values, dtype=object))
-        else:
-            data[col.code] = pd.Series(values).astype(object)
+        data[col.code] = typed_column(col, values)
     frame = pd.DataFrame(data)
     frame["period_start"] = pd.Timestamp(start)
     frame["period_end"] = pd.Timestamp(end)
@@ -154,13 +162,14 @@ def _frame(form: Form, period: str, sheets: list[tuple[str, ParsedSheet]]):
 
 
 def validate_month(
-    period: str, parsed: list[tuple[str, ParsedSheet]], data_docs: Path | None = None, *, engine=None
+    period: str, parsed: list[tuple[str, ParsedSheet]], data_docs: Path | None = None, *, engine=None,
+    judge: MonthJudge | None = None,
 ) -> list:
     """Run each form's suite over all of its rows in the month; findings go onto their sheet.
 
     With ``data_docs`` each form's GX result is stored there; ``validate.build_data_docs`` renders them.
     With ``engine`` the verification rules get the units' history from it; their hits (which refuse
-    nothing) are returned, not put on the sheets.
+    nothing) are returned, not put on the sheets, and ``judge`` is told which history they saw.
     """
     from pipeline.validation import verification
     from pipeline.validation.validate import validate_frame
@@ -175,6 +184,8 @@ def validate_month(
             unit_of = {sid: s.unit.code if s.unit else None for sid, s in sheets}
             with engine.connect() as conn:
                 history = verification.load_history(conn, form, period, unit_of.values())
+            if judge is not None:
+                judge.saw(form, unit_of.values(), history)
             frame = verification.add_bounds(form, period, frame, unit_of, history)
         failures = validate_frame(form, frame, data_docs_dir=data_docs, run_name=f"{period}-{form.code}")
         warned = [f for f in failures if f.severity == verification.SEVERITY]
@@ -292,12 +303,14 @@ def run_month(period: str, settings: Settings, *, engine=None) -> MonthReport:
     results = read_and_parse(period, files)
     parsed = [(f"{file_id(period, info.sha256)}:{s.form.code}", s)
               for info, wb, _ in results if wb for s in wb.sheets]
-    hits = validate_month(period, parsed, data_docs=settings.data_docs, engine=engine)
+    judge = MonthJudge(period)
+    hits = validate_month(period, parsed, data_docs=settings.data_docs, engine=engine, judge=judge)
     loads, report = build_loads(period, results)
     report.gone = [(g.path.name, g.reason.strerror or str(g.reason)) for g in gone]
     attach_hits(period, hits, loads, report)
     # With a file vanished meanwhile the inbox is not known whole: earlier refusals stay open this time.
-    report.withdrawn = load_month(engine, period, loads, withdraw_absent=not gone)
+    report.withdrawn = load_month(engine, period, loads, withdraw_absent=not gone, hook=judge)
+    report.rejudged = sorted(judge.rejudged)
     log.info("loaded %s at %s", period, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     refresh_completeness(engine, period, settings)
     return report

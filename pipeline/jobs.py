@@ -70,10 +70,11 @@ def process_month(period: str, settings: Settings) -> MonthResult:
     """Load ``period`` (archive, validate, one transaction), render Data Docs, write the clerks' feedback,
     then log the closing summary in Chinese: refusals and missing units as warnings."""
     from pipeline.forms import FORMS
-    from pipeline.ingest import run_month
+    from pipeline.ingest import rejudged_zh, run_month
     from pipeline.operations.completeness import still_missing
     from pipeline.operations.problems_report import open_problems, resent_returns
     from pipeline.outputs.feedback import write_month_feedback
+    from pipeline.outputs.verification_report import write_hint_files
     from pipeline.periods import validate_period
     from pipeline.registry import units
     from pipeline.sanitise import one_line
@@ -86,6 +87,10 @@ def process_month(period: str, settings: Settings) -> MonthResult:
     report = run_month(period, settings, engine=engine)
     data_docs = build_data_docs(settings.data_docs)
     feedback = [str(p) for p in write_month_feedback(period, settings)]
+    # This month's values are the history of the months re-judged: their 核实提示 follow the new verdicts.
+    for other in report.rejudged:
+        if other != period:
+            feedback += [str(p) for p in write_hint_files(other, settings.feedback, engine)]
     names = {u.code: u.name for u in units()}
     opened = open_problems(engine, period)
     missing = {names.get(code, code): [FORMS[f].sheet if f in FORMS else f for f in forms]
@@ -131,6 +136,9 @@ def process_month(period: str, settings: Settings) -> MonthResult:
         for line in format_hits(period, hits, names).split("\n"):
             lines.append(line)
             log.warning("%s", one_line(line))
+    if report.rejudged:
+        lines.append(rejudged_zh(report.rejudged))
+        log.warning("%s", lines[-1])
     for path in feedback:
         lines.append(f"已写出退回材料：{path}")
         log.info("%s", lines[-1])

@@ -313,3 +313,114 @@ def test_year_on_year_lists_figures_beyond_the_threshold_against_the_year_before
                {"code": "c", "value": 5.0}, {"code": "d", "value": 1.0}]
         moved = year_on_year(conn, 2020, now)
     assert moved == [("a", 100.0, 200.0, 1.0)]  # b is at the threshold; c has no base; d no last year
+
+
+# --- the same hits whatever the order months load in (MonthJudge) ------------------------------
+
+def stored_hit_rows(url: str) -> list[tuple]:
+    """Every stored hit but its submission and file ids (two inboxes' workbooks differ in their timestamps)."""
+    from pipeline.warehouse.tables import dump, make_engine, verification_hit
+
+    ids = [i for i, c in enumerate(verification_hit.columns) if c.name in ("submission_id", "file_id")]
+    engine = make_engine(url)
+    try:
+        rows = dump(engine, [verification_hit])["verification_hit"]
+    finally:
+        engine.dispose()
+    return sorted((tuple(v for i, v in enumerate(r) if i not in ids) for r in rows), key=repr)
+
+
+def hits_in_order(tmp_path: Path, make_settings) -> list[tuple]:
+    """The hits of ``typo_inbox`` loaded month by month, as the monthly schedule does, on SQLite."""
+    inbox = tmp_path / "ordered-inbox"
+    typo_inbox(inbox)
+    url = f"sqlite:///{tmp_path / 'ordered.sqlite'}"
+    run_months(make_settings(inbox, url))
+    rows = stored_hit_rows(url)
+    assert {(r[1], r[2]) for r in rows} == {("certified_officers", "verify_jump"), ("trained_officers", "verify_ratio")}
+    return rows
+
+
+@pytest.mark.integration
+def test_months_loaded_backwards_end_with_the_hits_of_months_loaded_in_order(
+        tmp_path, warehouse_url, make_settings):
+    from pipeline.ingest import run_month
+
+    expected = hits_in_order(tmp_path, make_settings)
+    inbox = tmp_path / "inbox"
+    typo_inbox(inbox)
+    settings = make_settings(inbox, warehouse_url)
+    first = run_month("2020-12", settings)  # no history yet: only the ratio check can fire
+    assert {r[2] for r in stored_hit_rows(warehouse_url)} == {"verify_ratio"} and first.rejudged == []
+    # November is December's history: its load judges December again, and says so.
+    november = run_month("2020-11", settings)
+    assert november.rejudged == ["2020-12"]
+    assert any("重新核实" in line and "2020-12" in line for line in november.lines())
+    for period in ("2020-10", "2020-09"):
+        run_month(period, settings)
+    assert stored_hit_rows(warehouse_url) == expected
+    for period in ("2020-09", "2020-10", "2020-11", "2020-12"):  # and re-runs change nothing
+        assert run_month(period, settings).rejudged == []
+    assert stored_hit_rows(warehouse_url) == expected
+
+
+@pytest.mark.integration
+def test_a_month_validated_before_its_history_loaded_is_judged_again_at_its_load(
+        tmp_path, warehouse_url, make_settings, monkeypatch):
+    """Two months side by side: December validates, then September–November load, then December loads."""
+    import pipeline.ingest as ingest
+
+    expected = hits_in_order(tmp_path, make_settings)
+    inbox = tmp_path / "inbox"
+    typo_inbox(inbox)
+    settings = make_settings(inbox, warehouse_url)
+    build_loads = ingest.build_loads
+
+    def history_lands_meanwhile(period, results):
+        if period == "2020-12":
+            for earlier in MONTHS:
+                ingest.run_month(earlier, settings)
+        return build_loads(period, results)
+
+    monkeypatch.setattr(ingest, "build_loads", history_lands_meanwhile)
+    december = ingest.run_month("2020-12", settings)
+    assert december.rejudged == ["2020-12"]  # its validation saw no history; its load did
+    assert stored_hit_rows(warehouse_url) == expected
+
+
+@pytest.mark.integration
+def test_a_corrected_earlier_month_clears_a_later_hit_and_rewrites_its_hint_file(
+        tmp_path, warehouse_url, make_settings):
+    from openpyxl import load_workbook
+
+    from pipeline.jobs import process_month
+    from pipeline.outputs.verification_report import HINT_NAME
+
+    inbox = tmp_path / "inbox"
+    typo_inbox(inbox)
+    settings = make_settings(inbox, warehouse_url)
+    for period in (*MONTHS, "2020-12"):
+        process_month(period, settings)
+    hint = settings.feedback / "2020-12" / UNIT_NAME / HINT_NAME
+
+    def hint_text() -> str:
+        return " ".join(str(c) for row in load_workbook(hint).active.iter_rows(values_only=True) for c in row if c)
+
+    assert "持证" in hint_text() or "前3个月" in hint_text()
+    # The unit resends October and November: its stock really is 12 since October (a reorganisation).
+    from pipeline.outputs.workbook import write_return
+
+    for i, period in enumerate(("2020-10", "2020-11")):
+        path = inbox / period / f"{UNIT_NAME}_{period}_更正.xlsx"
+        write_return(path, UNIT_NAME, period, {"training": [{**GOOD_ROW, "certified_officers": 12}]})
+        os.utime(path, (1_700_000_000 + i, 1_700_000_000 + i))
+    process_month("2020-10", settings)
+    result = process_month("2020-11", settings)
+    assert "重新核实" in result.summary_zh and "2020-12" in result.summary_zh
+    with __import__("pipeline.warehouse.tables", fromlist=["make_engine"]).make_engine(warehouse_url).connect() as c:
+        december = {(h.column_code, h.rule) for h in verification.stored_hits(c, period="2020-12")}
+        october = {(h.column_code, h.rule) for h in verification.stored_hits(c, period="2020-10")}
+    # December's 12 now matches its last three months (120, 12, 12: median 12); the drop shows in October.
+    assert december == {("trained_officers", "verify_ratio")}
+    assert october == {("certified_officers", "verify_jump")}
+    assert "前3个月" not in hint_text() and "400" in hint_text()

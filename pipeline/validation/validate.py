@@ -59,6 +59,17 @@ class RuleFailure:
     severity: str = "critical"
 
 
+def typed_column(col: Column, values: list[Any]) -> Any:
+    """A form column's values as the frame the suite validates holds them (Int64, datetime64 or object)."""
+    import pandas as pd
+
+    if col.type == "int":
+        return pd.array(values, dtype="Int64")
+    if col.type == "date":
+        return pd.to_datetime(pd.Series(values, dtype=object))
+    return pd.Series(values).astype(object)
+
+
 def _gx() -> Any:
     """Import great_expectations with analytics off; the variable must be set before the import."""
     os.environ["GX_ANALYTICS_ENABLED"] = "False"

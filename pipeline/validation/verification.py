@@ -9,6 +9,11 @@ warehouse's history of the unit (previous month, last 12 months, same month last
 other units' rows of the same month, or from the row itself. The form's suite compares each value
 with its bounds (:func:`expectations`, severity ``warning``), so the month still takes ONE GX
 validation per form; a row without a bound (too little history, no partner) passes.
+
+The checks that read the unit's other months (:data:`HISTORY_KINDS`) must not depend on the order
+months load in: inside each load's transaction, which holds the warehouse's load lock, a
+:class:`MonthJudge` re-judges from the stored facts (:func:`rejudge`) the month itself, when its history
+changed after it was validated, and the later months whose history the load changed.
 See docs/decisions/0009-verification-rules.md.
 """
 
@@ -36,6 +41,8 @@ MAD_SCALE = 1.4826
 JUMP_MONTHS = 3
 SEVERITY = "warning"
 ANY = "*"
+#: Check kinds that read the unit's other months; the others read only the month's own rows.
+HISTORY_KINDS = frozenset({"jump", "robust_range", "last_year"})
 
 RULE_ZH = {
     "verify_jump": "与前几个月相比变化过大",
@@ -95,28 +102,36 @@ def history_columns(form: Form) -> list[str]:
     return sorted({c.column for c in form.checks} | {c.per for c in form.checks if c.per})
 
 
-def load_history(conn: Connection, form: Form, period: str, unit_codes: Iterable[str]) -> pd.DataFrame:
+def load_history(conn: Connection, form: Form, period: str, unit_codes: Iterable[str | None]) -> pd.DataFrame:
     """The in-force fact rows of ``unit_codes`` for the 12 months before ``period``: unit_code, period, columns."""
+    return in_force_values(conn, form, shift(period, -WINDOW_MONTHS), shift(period, -1), unit_codes)
+
+
+def in_force_values(conn: Connection, form: Form, first: str, last: str,
+                    unit_codes: Iterable[str | None] | None = None) -> pd.DataFrame:
+    """The checked columns of the in-force fact rows of months ``first``–``last`` (of ``unit_codes``, or all),
+    sorted: unit_code, period, columns as float."""
     import pandas as pd
 
     from pipeline.warehouse.tables import FACT_TABLES, submission
 
     columns = history_columns(form)
-    codes = sorted({u for u in unit_codes if u})
-    if not columns or not codes:
+    codes = None if unit_codes is None else sorted({u for u in unit_codes if u})
+    if not columns or codes == []:
         return pd.DataFrame(columns=["unit_code", "period", *columns])
     t = FACT_TABLES[form.code]
     query = (
         sa.select(t.c.unit_code, t.c.period, *(t.c[c] for c in columns))
         .join(submission, submission.c.submission_id == t.c.submission_id)
-        .where(submission.c.status == "loaded", t.c.unit_code.in_(codes),
-               t.c.period.between(shift(period, -WINDOW_MONTHS), shift(period, -1)))
+        .where(submission.c.status == "loaded", t.c.period.between(first, last),
+               *([] if codes is None else [t.c.unit_code.in_(codes)]))
     )
     rows = conn.execute(query).all()
     frame = pd.DataFrame(rows, columns=["unit_code", "period", *columns])
     for c in columns:
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
-    return frame
+    # Sorted, so that two reads of the same rows compare equal (MonthJudge).
+    return frame.sort_values(["unit_code", "period", *columns], na_position="first", ignore_index=True)
 
 
 # --- bounds -----------------------------------------------------------------------------------
@@ -245,13 +260,17 @@ def _joint_bounds(check: Check, units: pd.Series, ids: pd.Series, value: pd.Seri
 
 
 def add_bounds(form: Form, period: str, frame: pd.DataFrame, unit_of: Mapping[str, str | None],
-               history: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with each check's bound and context columns; ``unit_of`` maps submission_id → unit code."""
-    if not form.checks:
+               history: pd.DataFrame, kinds: Iterable[str] | None = None) -> pd.DataFrame:
+    """``frame`` with each check's bound and context columns; ``unit_of`` maps submission_id → unit code.
+
+    With ``kinds``, only the checks of those kinds get bounds (the others then pass).
+    """
+    checks = [c for c in form.checks if kinds is None or c.kind in kinds]
+    if not checks:
         return frame
     units = frame["submission_id"].map(unit_of)
     added: dict[str, Any] = {}
-    for check in form.checks:
+    for check in checks:
         lo, hi, ctx = bound_columns(check)
         added[lo], added[hi], added[ctx] = _bounds(form, check, frame, units, history, period)
     return frame.assign(**added)
@@ -348,6 +367,167 @@ def attach_hits(period: str, hits: Sequence[Hit], loads: Sequence[Any], report: 
 def _where(row: Mapping[str, Any]) -> str:
     cell = row.get("cell") or f"第{row['excel_row']}行"
     return f"工作表“{row['sheet']}” {cell}（{row['column_label']}）"
+
+
+# --- the same verdicts whatever the order months load in ---------------------------------------
+
+def history_rules(form: Form) -> frozenset[str]:
+    """The rules of ``form``'s checks that read the unit's other months."""
+    return frozenset(c.rule for c in form.checks if c.kind in HISTORY_KINDS)
+
+
+class MonthJudge:
+    """Keeps a month's history-based hits, and those of the months after it, what the stored facts say.
+
+    The month's validation judged it against the history it read then (:meth:`saw`); months that load
+    side by side, or an earlier month loaded or corrected later, change that history. Its load calls
+    :meth:`before_write` and :meth:`after_write` inside its transaction, under the warehouse's load lock
+    (``load_month``), so every load sees the loads before it and re-judges (:func:`rejudge`):
+
+    - the month itself, when its history is no longer the one it was validated against;
+    - the loaded months of the next 12 whose history this load changed (the units whose in-force values
+      of the month changed).
+
+    The hits a month ends with are then those of the final stored facts, whatever the order of the loads.
+    """
+
+    def __init__(self, period: str) -> None:
+        self.period = period
+        self._seen: dict[str, tuple[list[str], pd.DataFrame]] = {}
+        self._before: dict[str, pd.DataFrame] = {}
+        #: Months whose stored hits a re-judgement changed.
+        self.rejudged: set[str] = set()
+
+    def saw(self, form: Form, unit_codes: Iterable[str | None], history: pd.DataFrame) -> None:
+        """Record the history ``form``'s validation of the month used."""
+        self._seen[form.code] = (sorted({u for u in unit_codes if u}), history)
+
+    def before_write(self, conn: Connection) -> None:
+        for form in _history_forms():
+            # Only a load with later months in the warehouse can change their history.
+            if _loaded_pairs(conn, form, shift(self.period, 1), shift(self.period, WINDOW_MONTHS)):
+                self._before[form.code] = in_force_values(conn, form, self.period, self.period)
+
+    def after_write(self, conn: Connection) -> None:
+        for form in _history_forms():
+            targets: dict[str, set[str]] = {}
+            if form.code in self._seen:
+                units, used = self._seen[form.code]
+                if not _same(used, load_history(conn, form, self.period, units)):
+                    targets[self.period] = set(units)
+            if form.code in self._before:
+                changed = _changed_units(self._before[form.code],
+                                         in_force_values(conn, form, self.period, self.period))
+                if changed:
+                    later = _loaded_pairs(conn, form, shift(self.period, 1), shift(self.period, WINDOW_MONTHS),
+                                          changed)
+                    for period, unit in later:
+                        targets.setdefault(period, set()).add(unit)
+            if targets:
+                self.rejudged |= rejudge(conn, form, targets)
+
+
+def _history_forms() -> list[Form]:
+    return [f for f in FORMS.values() if history_rules(f)]
+
+
+def _loaded_pairs(conn: Connection, form: Form, first: str, last: str,
+                  unit_codes: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """(period, unit) of the form's valid submissions (in force or superseded) in months ``first``–``last``."""
+    from pipeline.warehouse.tables import submission
+
+    s = submission.c
+    codes = None if unit_codes is None else sorted(unit_codes)
+    query = (sa.select(s.period, s.unit_code).distinct()
+             .where(s.form_code == form.code, s.status != "quarantined", s.unit_code.is_not(None),
+                    s.period.between(first, last), *([] if codes is None else [s.unit_code.in_(codes)])))
+    return sorted((p, u) for p, u in conn.execute(query).all())
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    return a.reset_index(drop=True).equals(b.reset_index(drop=True))
+
+
+def _rows_by_unit(values: pd.DataFrame) -> dict[str, list[tuple]]:
+    out: dict[str, list[tuple]] = {}
+    plain = values.astype(object).where(values.notna(), None)
+    for row in plain.itertuples(index=False):
+        out.setdefault(row[0], []).append(tuple(row))
+    return {u: sorted(rows, key=repr) for u, rows in out.items()}
+
+
+def _changed_units(before: pd.DataFrame, after: pd.DataFrame) -> set[str]:
+    """Units whose in-force checked values of the month differ between the two reads."""
+    a, b = _rows_by_unit(before), _rows_by_unit(after)
+    return {u for u in a.keys() | b.keys() if a.get(u) != b.get(u)}
+
+
+def rejudge(conn: Connection, form: Form, targets: Mapping[str, Iterable[str]]) -> set[str]:
+    """Judge the history checks of ``form`` again from the stored facts, for month → units in ``targets``;
+    replace those hits of the units' valid submissions. The months whose hits changed.
+
+    The month's own checks (other units, the row itself) keep the verdict of the month's validation,
+    which saw every row of the inbox month, refused ones included.
+    """
+    import pandas as pd
+
+    from pipeline.periods import month_bounds
+    from pipeline.validation.validate import FRAME_COLUMNS, typed_column, validate_frame
+    from pipeline.warehouse.tables import FACT_TABLES, insert_rows, submission, submission_column, verification_hit
+
+    rules = history_rules(form)
+    wanted = {p: {u for u in us if u} for p, us in targets.items()}
+    s = submission.c
+    found = conn.execute(
+        sa.select(s.submission_id, s.period, s.unit_code, s.file_id, s.sheet, s.form_code)
+        .where(s.form_code == form.code, s.status != "quarantined", s.period.in_(sorted(wanted)),
+               s.unit_code.in_(sorted(set().union(*wanted.values()))))
+    ).mappings().all()
+    subs = {r["submission_id"]: dict(r) for r in found if r["unit_code"] in wanted[r["period"]]}
+    if not subs:
+        return set()
+    h = verification_hit
+    mine = h.c.submission_id.in_(sorted(subs)) & h.c.rule.in_(sorted(rules))
+    old = conn.execute(sa.select(h).where(mine)).mappings().all()
+
+    t = FACT_TABLES[form.code]
+    facts = pd.DataFrame(conn.execute(sa.select(t).where(t.c.submission_id.in_(sorted(subs)))).mappings().all(),
+                         columns=[c.name for c in t.columns])
+    periods = sorted({r["period"] for r in subs.values()})
+    units = sorted({r["unit_code"] for r in subs.values()})
+    history = in_force_values(conn, form, shift(periods[0], -WINDOW_MONTHS), shift(periods[-1], -1), units)
+    unit_of = {sid: r["unit_code"] for sid, r in subs.items()}
+    frames, where = [], {}
+    for period, rows in facts.groupby("period", sort=True):
+        start, end = month_bounds(str(period))
+        ids = range(len(where), len(where) + len(rows))
+        where.update(zip(ids, zip(rows["sheet"], rows["excel_row"], strict=True), strict=True))
+        frame = pd.DataFrame({FRAME_COLUMNS[0]: ids, FRAME_COLUMNS[1]: rows["submission_id"].tolist(),
+                              **{c.code: typed_column(c, rows[c.code].tolist()) for c in form.columns}})
+        frame[FRAME_COLUMNS[2]], frame[FRAME_COLUMNS[3]] = pd.Timestamp(start), pd.Timestamp(end)
+        past = history[history["period"].between(shift(str(period), -WINDOW_MONTHS), shift(str(period), -1))]
+        frames.append(add_bounds(form, str(period), frame, unit_of, past, kinds=HISTORY_KINDS))
+    hits: list[Hit] = []
+    if frames:
+        frame = pd.concat(frames, ignore_index=True)
+        failures = [f for f in validate_frame(form, frame) if f.severity == SEVERITY and f.rule in rules]
+        hits = hits_from_failures(form, frame, failures, where)
+    letters = {(r.submission_id, r.column_code): r.column_letter for r in conn.execute(
+        sa.select(submission_column.c.submission_id, submission_column.c.column_code,
+                  submission_column.c.column_letter).where(submission_column.c.submission_id.in_(sorted(subs))))}
+    cells = {(x.submission_id, x.excel_row, x.column): f"{letters[(x.submission_id, x.column)]}{x.excel_row}"
+             for x in hits if (x.submission_id, x.column) in letters}
+    new: list[dict[str, Any]] = []
+    for period in periods:
+        new += hit_rows(period, [x for x in hits if subs[x.submission_id]["period"] == period], subs, cells)
+    conn.execute(h.delete().where(mine))
+    insert_rows(conn, h, new)
+
+    def keyed(rows: Iterable[Mapping[str, Any]]) -> set[tuple]:
+        return {tuple(sorted((k, repr(v)) for k, v in r.items())) for r in rows}
+
+    return {p for p in periods
+            if keyed(r for r in old if r["period"] == p) != keyed(r for r in new if r["period"] == p)}
 
 
 # --- confirmation and reading back -------------------------------------------------------------

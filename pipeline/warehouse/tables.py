@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, islice
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -392,16 +392,30 @@ class FileLoad:
     hits: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_month(engine: Engine, period: str, files: Sequence[FileLoad], *, withdraw_absent: bool = False) -> list[str]:
+class LoadHook(Protocol):
+    """Work a load does inside its transaction, under the load lock (``verification.MonthJudge``)."""
+
+    def before_write(self, conn: Connection) -> None: ...
+
+    def after_write(self, conn: Connection) -> None: ...
+
+
+def load_month(engine: Engine, period: str, files: Sequence[FileLoad], *, withdraw_absent: bool = False,
+               hook: LoadHook | None = None) -> list[str]:
     """Replace what these files contributed to ``period`` and settle which submissions are in force.
 
     With ``withdraw_absent`` (``files`` is the whole inbox month) refused files of earlier runs that are
     not among ``files`` are marked ``withdrawn``: their problems are closed. Returns their names.
+    Loads of different months commit one after another (the load lock): ``hook`` sees every load before it.
     """
     file_ids = [f.file_row["file_id"] for f in files]
     withdrawn: list[str] = []
     with writing(engine) as conn:
         _lock(conn, f"district-month-{period}")
+        # After the month's lock, never before: a second run of the same month waits there holding nothing.
+        _lock(conn, "district-warehouse-load")
+        if hook is not None:
+            hook.before_write(conn)
         replaced = _delete_files(conn, file_ids)
         # Every table in one bulk statement: a city month is thousands of bookkeeping rows, which
         # one INSERT per row (psycopg's executemany) sends in as many round trips.
@@ -421,6 +435,8 @@ def load_month(engine: Engine, period: str, files: Sequence[FileLoad], *, withdr
         settle_supersession(conn, period)
         if withdraw_absent:
             withdrawn = _withdraw_absent(conn, period, file_ids)
+        if hook is not None:
+            hook.after_write(conn)
         _flush_statistics(conn)
     if files:
         vacuum_analyze(engine, written)
