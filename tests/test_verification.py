@@ -58,6 +58,16 @@ def test_robust_range_is_median_plus_minus_k_mad_of_the_last_twelve_months_with_
 
 
 @pytest.mark.unit
+def test_robust_range_leaves_a_month_without_the_activity_alone():
+    """Zeros are left out of the history (months without the activity); a zero this month is one too."""
+    values = dict(zip(TWELVE, [4, 10, 10, 10, 8, 10, 10, 10, 9, 10, 10, 10], strict=True))
+    rows = [{"unit": "A", "exam_takers": 0}, {"unit": "A", "exam_takers": 1}, {"unit": "A", "exam_takers": 10}]
+    lo, hi, ctx = bounds(TRAINING, rows, history(TRAINING, "A", "exam_takers", values), "robust_range", "exam_takers")
+    assert pd.isna(lo[0]) and pd.isna(hi[0]) and ctx[0] is None
+    assert 1 < lo[1] <= 10 <= hi[1] and "中位数 10" in ctx[1]  # 1 is still out of range: a slipped digit of 10
+
+
+@pytest.mark.unit
 def test_robust_range_needs_its_minimum_history_and_ignores_months_beyond_twelve():
     past = history(PETITION, "A", "risks_found", {"2020-01": 100, "2020-02": 100, "2020-03": 100,
                                                   "2018-01": 100, "2018-02": 100, "2018-03": 100})

@@ -194,13 +194,15 @@ def _bounds(form: Form, check: Check, frame: pd.DataFrame, units: pd.Series, his
         enough = stats[stats["n"] >= check.min_history]
         if enough.empty:
             return lo, hi, ctx
-        median, mad = units.map(enough["median"]), units.map(enough["mad"])
+        # A zero is a month without the activity, here as in the history: not a value out of range.
+        active = value != 0
+        median, mad = units.map(enough["median"]).where(active), units.map(enough["mad"]).where(active)
         spread = np.maximum(check.k * MAD_SCALE * mad, check.slack)
         lo, hi = median - spread, median + spread
         # Per unit, then mapped: a city month has 100,000 rows and a few hundred units.
         text = {unit: f"近12个月（不计0） {_n(r['min'])}–{_n(r['max'])}，中位数 {_n(r['median'])}"
                 for unit, r in enough.iterrows()}
-        ctx = units.map(text).astype(object)
+        ctx = units.map(text).astype(object).where(active, None)
     elif check.kind == "unit_outlier":
         per_unit = value.groupby(units).max().dropna()
         if len(per_unit) > check.min_history:
