@@ -161,11 +161,13 @@ def encrypted(code: str = "HHC") -> bytes:
     return out.getvalue()
 
 
-def to_xls(xlsx: bytes) -> bytes:
-    """The workbook as WPS's 'save as .xls' would write it (values, dates formatted as dates)."""
+def to_xls(xlsx: bytes, date1904: bool = False) -> bytes:
+    """The workbook as WPS's 'save as .xls' would write it (values, dates formatted as dates); with ``date1904``
+    as Excel for Mac would, in the 1904 date system (numbers are kept as they are, dates stay the same dates)."""
     import xlwt
 
     book = xlwt.Workbook(encoding="utf-8")
+    book.dates_1904 = date1904
     date_style = xlwt.easyxf(num_format_str="yyyy-mm-dd")
     for ws in load_workbook(io.BytesIO(xlsx)).worksheets:
         sheet = book.add_sheet(ws.title)

@@ -76,3 +76,30 @@ def test_unquote_undoes_only_our_own_formula_neutralisation():
     for text in ("=SUM(A1)", "+86 123", "-3", "@home"):
         assert unquote(safe_text(text)) == text
     assert unquote("'quoted'") == "'quoted'" and unquote(12) == 12
+
+
+
+def _serial(day: dt.date, epoch: dt.date = dt.date(1899, 12, 30)) -> int:
+    return (day - epoch).days
+
+
+_FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+@pytest.mark.parametrize("as_", [int, float, str, lambda n: str(n).translate(_FULL_WIDTH)],
+                         ids=["int", "float", "text", "full-width"])
+@pytest.mark.parametrize("epoch", [dt.date(1899, 12, 30), dt.date(1904, 1, 1)], ids=["1900", "1904"])
+def test_period_typed_as_a_serial_date_is_that_dates_month(as_, epoch):
+    for day in (dt.date(2020, 3, 1), dt.date(2020, 3, 31), dt.date(2000, 1, 1), dt.date(2100, 12, 31)):
+        assert to_period(as_(_serial(day, epoch)), epoch) == f"{day.year:04d}-{day.month:02d}"
+
+
+def test_period_serial_outside_2000_to_2100_or_fractional_is_not_guessed():
+    assert to_period(_serial(dt.date(1999, 12, 31))) is None
+    assert to_period(_serial(dt.date(2101, 1, 1))) is None
+    assert to_period(_serial(dt.date(2101, 1, 1), dt.date(1904, 1, 1)), dt.date(1904, 1, 1)) is None
+    assert to_period(43891.5) is None and to_period("43891.5") is None
+    # 2020 and 3 run together is neither a serial of this century nor a month: refused, not guessed.
+    assert to_period(20203) is None and to_period("20203") is None
+    # Six digits stay yyyymm.
+    assert to_period(202003) == "2020-03"

@@ -9,6 +9,7 @@ import io
 import zipfile
 
 import pytest
+from hostile_files import to_xls
 from openpyxl import Workbook
 
 from pipeline.forms import FORMS, VERIFY_NOTE
@@ -262,7 +263,7 @@ def test_second_row_of_an_aggregate_return_names_both_rows():
 
 # --- the 1904 date system ---------------------------------------------------------------------------------
 
-def _workbook_1904(formula: bool, date1904: bool = True) -> bytes:
+def _workbook_1904(formula: bool, date1904: bool = True, period: object = "2020年12月") -> bytes:
     from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
     wb = Workbook()
@@ -270,8 +271,10 @@ def _workbook_1904(formula: bool, date1904: bool = True) -> bytes:
         wb.epoch = CALENDAR_MAC_1904
     ws = wb.active
     ws.title = "行政检查"
-    for row in [("行政检查情况月报表",), BLOCK, (), INSPECTION_HEADER]:
+    for row in [("行政检查情况月报表",), (*BLOCK[:-1], period), (), INSPECTION_HEADER]:
         ws.append(row)
+    if isinstance(period, dt.datetime):
+        ws["F2"].number_format = "yyyy年m月"
     serial = (dt.date(2020, 12, 3) - dt.date(1904, 1, 1)).days
     ws.append(("T-1", "食品检查", "双随机", 12, "否", None, serial, 1))  # General format: a plain number
     ws.append(("T-2", "消防检查", "日常检查", 8, "否", None, str(serial + 1), 0))  # the serial typed as text
@@ -284,26 +287,53 @@ def _workbook_1904(formula: bool, date1904: bool = True) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("reader", ["calamine", "openpyxl", "auto-with-formula", "auto"])
-def test_1904_serial_dates_count_from_1904(reader):
-    data = _workbook_1904(formula=reader == "auto-with-formula")
+def _read_1904(reader: str, date1904: bool = True, period: object = "2020年12月"):
+    """The one parsed sheet of ``_workbook_1904`` as ``reader`` reads it; ``xls``: saved as a legacy .xls."""
+    data = _workbook_1904(formula=reader == "auto-with-formula", date1904=date1904, period=period)
     if reader == "calamine":
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             wb = CalamineXlsxReader(archive).read(io.BytesIO(data))
     elif reader == "openpyxl":
         wb = OpenpyxlReader().read(io.BytesIO(data))
     else:
-        wb = default_reader().read(io.BytesIO(data))
+        wb = default_reader().read(io.BytesIO(to_xls(data, date1904) if reader == "xls" else data))
     [parsed] = parse_workbook(wb, "2020-12").sheets
+    return parsed
+
+
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl", "auto-with-formula", "auto", "xls"])
+def test_1904_serial_dates_count_from_1904(reader):
+    parsed = _read_1904(reader)
     assert parsed.problems == []
     assert parsed.data["completed_on"] == [dt.date(2020, 12, 3), dt.date(2020, 12, 4), dt.date(2020, 12, 9)]
 
 
-def test_1900_serial_dates_unchanged():
+@pytest.mark.parametrize("reader", ["auto", "xls"])
+def test_1900_serial_dates_unchanged(reader):
     # The same serial numbers in a workbook of the 1900 system are dates 1,462 days earlier.
-    data = _workbook_1904(formula=False, date1904=False)
-    [parsed] = parse_workbook(default_reader().read(io.BytesIO(data)), "2020-12").sheets
-    assert parsed.data["completed_on"][0] == dt.date(2016, 12, 2)
+    parsed = _read_1904(reader, date1904=False)
+    assert parsed.data["completed_on"][:2] == [dt.date(2016, 12, 2), dt.date(2016, 12, 3)]
+    assert parsed.data["completed_on"][2] == dt.date(2020, 12, 9)
+
+
+@pytest.mark.parametrize("reader", ["calamine", "openpyxl", "auto-with-formula", "xls"])
+@pytest.mark.parametrize("date1904", [False, True], ids=["1900", "1904"])
+@pytest.mark.parametrize("typed", ["number", "text", "date"])
+def test_period_typed_as_a_date_reads_as_its_month(reader, date1904, typed):
+    # 报告期 as a date, the same date formatted as General (its serial number), or that number pasted as text.
+    first = dt.date(2020, 12, 1)
+    serial = (first - (dt.date(1904, 1, 1) if date1904 else dt.date(1899, 12, 30))).days
+    period = {"number": serial, "text": str(serial), "date": dt.datetime(2020, 12, 1)}[typed]
+    parsed = _read_1904(reader, date1904, period)
+    assert parsed.period == "2020-12"
+    assert not [p for p in parsed.problems if p.rule.startswith("period_")]
+
+
+def test_period_serial_of_the_other_date_system_is_another_month():
+    # 44165 is 2020-12-01 counted from 1899-12-30, but 2024-12-02 counted from 1904-01-01: never silently the same.
+    parsed = _read_1904("xls", date1904=True, period=44165)
+    assert parsed.period == "2024-12"
+    assert [p.rule for p in parsed.problems] == ["period_mismatch"]
 
 
 def test_data_below_the_closing_total_is_refused_not_dropped():

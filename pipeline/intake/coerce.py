@@ -19,6 +19,9 @@ EXCEL_EPOCH_1904 = dt.date(1904, 1, 1)
 # Serial numbers 1982-01-01 .. 2064-01-01: wide enough for any reporting date, narrow enough that
 # a count typed into a date column is not taken for a date.
 _SERIAL_MIN, _SERIAL_MAX = 29952, 59901
+# A 报告期 holds nothing else numeric of five digits: any whole serial of 2000-01-01 .. 2100-12-31 is a month.
+_PERIOD_SERIAL_MIN = (dt.date(2000, 1, 1) - EXCEL_EPOCH).days
+_PERIOD_SERIAL_MAX = (dt.date(2100, 12, 31) - EXCEL_EPOCH).days
 
 _YES = {"是", "Y", "YES", "√", "✓", "✔", "TRUE", "对"}
 _NO = {"否", "N", "NO", "×", "✗", "✘", "FALSE"}
@@ -101,6 +104,16 @@ def to_int(value: object) -> int | None:
     return int(match.group(1))
 
 
+def _serial_date(value: int | float, epoch: dt.date, low: int, high: int) -> dt.date | None:
+    """The date a whole serial number counted from ``epoch`` stands for; None if fractional or outside ``low`` ..
+    ``high`` (1900-system serials)."""
+    # The range is judged in 1900-system days, so it covers the same dates in either system.
+    days = value + (epoch - EXCEL_EPOCH).days
+    if low <= days <= high and float(value).is_integer():
+        return epoch + dt.timedelta(days=int(value))
+    return None
+
+
 def to_date(value: object, epoch: dt.date = EXCEL_EPOCH) -> dt.date | None:
     """A date from a date cell, a serial number counted from ``epoch`` (as number or text), or typed text."""
     if is_blank(value):
@@ -110,11 +123,10 @@ def to_date(value: object, epoch: dt.date = EXCEL_EPOCH) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        # The plausible range is judged in the workbook's own days, so it is the same dates either way.
-        days = value + (epoch - EXCEL_EPOCH).days
-        if _SERIAL_MIN <= days <= _SERIAL_MAX and float(value).is_integer():
-            return epoch + dt.timedelta(days=int(value))
-        raise CoercionError("无法识别的日期，请按 2020-12-03 格式填写")
+        serial = _serial_date(value, epoch, _SERIAL_MIN, _SERIAL_MAX)
+        if serial is None:
+            raise CoercionError("无法识别的日期，请按 2020-12-03 格式填写")
+        return serial
     text = fold(str(value))
     if text.isdigit() and len(text) == 5:
         return to_date(int(text), epoch)
@@ -146,8 +158,9 @@ def to_choice(value: object) -> str | None:
     return "".join(fold(str(value)).split())
 
 
-def to_period(value: object) -> str | None:
-    """``2020年12月``, ``2020-12``, ``2020.12``, ``2020/12`` or an Excel date → ``2020-12``."""
+def to_period(value: object, epoch: dt.date = EXCEL_EPOCH) -> str | None:
+    """``2020年12月``, ``2020-12``, ``2020.12``, ``2020/12``, an Excel date, or its serial number counted from
+    ``epoch`` (as number or text) → ``2020-12``."""
     if is_blank(value):
         return None
     if isinstance(value, (dt.date, dt.datetime)):
@@ -159,6 +172,10 @@ def to_period(value: object) -> str | None:
             # A number cell holding 2020.1 was typed as 2020.1 or 2020.10: January or October.
             return None
     text = fold(str(value)).replace(" ", "")
+    if len(text) == 5 and text.isdigit():
+        # A date cell formatted as General, or its number pasted as text: 43891 is 2020-03-01.
+        serial = _serial_date(int(text), epoch, _PERIOD_SERIAL_MIN, _PERIOD_SERIAL_MAX)
+        return None if serial is None else to_period(serial)
     for pattern in _PERIOD_RES:
         match = pattern.match(text)
         if match:

@@ -28,7 +28,18 @@ from pipeline.forms import (
     YES,
     Form,
 )
-from pipeline.intake.coerce import COERCERS, CoercionError, fold, is_blank, to_date_1904, to_period, to_text, unquote
+from pipeline.intake.coerce import (
+    COERCERS,
+    EXCEL_EPOCH,
+    EXCEL_EPOCH_1904,
+    CoercionError,
+    fold,
+    is_blank,
+    to_date_1904,
+    to_period,
+    to_text,
+    unquote,
+)
 from pipeline.intake.reader import MAX_FORMULA_CELLS_LISTED, SheetData, WorkbookData
 from pipeline.problems import Problem, show_value
 from pipeline.registry import Unit, resolve_unit
@@ -308,7 +319,7 @@ def parse_sheet(form: Form, sheet: SheetData) -> ParsedSheet:
     if PERIOD_LABEL in block:
         value, parsed.period_cell = block[PERIOD_LABEL]
         parsed.period_text = to_text(value)
-        parsed.period = to_period(value)
+        parsed.period = to_period(value, EXCEL_EPOCH_1904 if sheet.date1904 else EXCEL_EPOCH)
     if not header_row:
         parsed.problems.append(Problem(
             "找不到表头行，请使用模板中的列名（如“" + "”“".join(c.label for c in form.columns[:3]) + "”）",

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from pipeline.intake.biff import xls_date1904
 from pipeline.intake.safety import OLE_MAGIC, InputRefused, part_chunks
 from pipeline.problems import Problem
 
@@ -308,9 +309,10 @@ class CalamineReader:
     def read(self, source: Path | BinaryIO) -> WorkbookData:
         from python_calamine import CalamineWorkbook
 
+        # Read once (at most MAX_XLS_BYTES): calamine and the DATEMODE lookup both need the bytes.
+        data = source.read_bytes() if isinstance(source, Path) else source.read()
         try:
-            wb = (CalamineWorkbook.from_path(str(source)) if isinstance(source, Path)
-                  else CalamineWorkbook.from_filelike(source))
+            wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
         except Exception as exc:
             text = str(exc).lower()
             if "password" in text or "encrypt" in text:
@@ -332,7 +334,8 @@ class CalamineReader:
                     f"旧版 .xls 文件的工作表“{name}”无法读取，请另存为 .xlsx 后重新报送", "legacy_xls_unreadable"
                 ) from exc
             sheets[name] = SheetData(name=name, rows=rows)
-        return WorkbookData(sheets=sheets, problems=[Problem(
+        # calamine converts date-formatted cells with the workbook's epoch; serial numbers are left to the parser.
+        return WorkbookData(sheets=_mark_date1904(sheets, xls_date1904(data)), problems=[Problem(
             "文件是旧版 .xls 格式，已按单元格的值读取；今后请另存为 .xlsx 报送", rule="legacy_xls", severity="warning",
         )])
 
