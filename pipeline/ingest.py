@@ -183,9 +183,9 @@ def validate_month(
         if engine is not None and form.checks:
             unit_of = {sid: s.unit.code if s.unit else None for sid, s in sheets}
             with engine.connect() as conn:
+                if judge is not None:
+                    judge.saw(conn, form, unit_of.values())
                 history = verification.load_history(conn, form, period, unit_of.values())
-            if judge is not None:
-                judge.saw(form, unit_of.values(), history)
             frame = verification.add_bounds(form, period, frame, unit_of, history)
         failures = validate_frame(form, frame, data_docs_dir=data_docs, run_name=f"{period}-{form.code}")
         warned = [f for f in failures if f.severity == verification.SEVERITY]

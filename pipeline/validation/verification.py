@@ -103,7 +103,8 @@ def history_columns(form: Form) -> list[str]:
 
 
 def load_history(conn: Connection, form: Form, period: str, unit_codes: Iterable[str | None]) -> pd.DataFrame:
-    """The in-force fact rows of ``unit_codes`` for the 12 months before ``period``: unit_code, period, columns."""
+    """The in-force fact rows of ``unit_codes`` for the 12 months before ``period``: unit_code, period, columns
+    (the rows of the submissions :func:`_history_ids` names)."""
     return in_force_values(conn, form, shift(period, -WINDOW_MONTHS), shift(period, -1), unit_codes)
 
 
@@ -130,7 +131,7 @@ def in_force_values(conn: Connection, form: Form, first: str, last: str,
     frame = pd.DataFrame(rows, columns=["unit_code", "period", *columns])
     for c in columns:
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
-    # Sorted, so that two reads of the same rows compare equal (MonthJudge).
+    # Sorted: the same rows give the same frame, whatever order the database returns them in.
     return frame.sort_values(["unit_code", "period", *columns], na_position="first", ignore_index=True)
 
 
@@ -395,14 +396,19 @@ class MonthJudge:
 
     def __init__(self, period: str) -> None:
         self.period = period
-        self._seen: dict[str, tuple[list[str], pd.DataFrame]] = {}
+        self._seen: dict[str, tuple[list[str], frozenset[str]]] = {}
         self._before: dict[str, pd.DataFrame] = {}
         #: Months whose stored hits a re-judgement changed.
         self.rejudged: set[str] = set()
 
-    def saw(self, form: Form, unit_codes: Iterable[str | None], history: pd.DataFrame) -> None:
-        """Record the history ``form``'s validation of the month used."""
-        self._seen[form.code] = (sorted({u for u in unit_codes if u}), history)
+    def saw(self, conn: Connection, form: Form, unit_codes: Iterable[str | None]) -> None:
+        """Note which submissions make up the month's history; call it just BEFORE reading the history.
+
+        A submission's facts never change (its id is its file's hash), so the same ids under the load
+        lock mean the same history; a load committed between this and the history read changes the ids.
+        """
+        units = sorted({u for u in unit_codes if u})
+        self._seen[form.code] = (units, _history_ids(conn, form, self.period, units))
 
     def before_write(self, conn: Connection) -> None:
         for form in _history_forms():
@@ -415,7 +421,7 @@ class MonthJudge:
             targets: dict[str, set[str]] = {}
             if form.code in self._seen:
                 units, used = self._seen[form.code]
-                if not _same(used, load_history(conn, form, self.period, units)):
+                if _history_ids(conn, form, self.period, units) != used:
                     targets[self.period] = set(units)
             if form.code in self._before:
                 changed = _changed_units(self._before[form.code],
@@ -446,8 +452,18 @@ def _loaded_pairs(conn: Connection, form: Form, first: str, last: str,
     return sorted((p, u) for p, u in conn.execute(query).all())
 
 
-def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
-    return a.reset_index(drop=True).equals(b.reset_index(drop=True))
+def _history_ids(conn: Connection, form: Form, period: str, unit_codes: Sequence[str]) -> frozenset[str]:
+    """The in-force submissions :func:`load_history` reads for ``period``."""
+    from pipeline.warehouse.tables import submission
+
+    if not unit_codes:
+        return frozenset()
+    s = submission.c
+    return frozenset(conn.execute(
+        sa.select(s.submission_id).where(
+            s.form_code == form.code, s.status == "loaded", s.unit_code.in_(list(unit_codes)),
+            s.period.between(shift(period, -WINDOW_MONTHS), shift(period, -1)))
+    ).scalars())
 
 
 def _rows_by_unit(values: pd.DataFrame) -> dict[str, list[tuple]]:
