@@ -434,3 +434,40 @@ def test_a_corrected_earlier_month_clears_a_later_hit_and_rewrites_its_hint_file
     assert december == {("trained_officers", "verify_ratio")}
     assert october == {("certified_officers", "verify_jump")}
     assert "前3个月" not in hint_text() and "400" in hint_text()
+
+
+@pytest.mark.integration
+def test_a_year_with_typos_loaded_in_shuffled_order_stores_the_hits_of_the_monthly_schedule(
+        tmp_path, warehouse_url, make_settings):
+    """Every form and check kind: the 2020 sample with 5 % typos (bench/verification_eval.py's seeding)."""
+    import dataclasses
+    import importlib.util
+    import random
+
+    from helpers import REPO
+
+    from pipeline.ingest import run_month
+    from pipeline.samples.sample import sample_year_data, write_sample_year
+
+    spec = importlib.util.spec_from_file_location("verification_eval", REPO / "bench" / "verification_eval.py")
+    evaluation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluation)
+    data = sample_year_data(2020)
+    seeded = evaluation.seed(data, 0.05, random.Random(17))
+    inbox = tmp_path / "inbox"
+    write_sample_year(2020, inbox, data=data)
+    months = [f"2020-{m:02d}" for m in range(1, 13)]
+    ordered_url = f"sqlite:///{tmp_path / 'ordered.sqlite'}"
+    ordered = make_settings(inbox, ordered_url)
+    for period in months:
+        run_month(period, ordered)
+    expected = stored_hit_rows(ordered_url)
+    assert len(expected) >= len(seeded) // 3  # the typos are there to be found (recall ≈ 0.5)
+
+    shuffled = months.copy()
+    random.Random(5).shuffle(shuffled)
+    assert shuffled != months
+    settings = dataclasses.replace(make_settings(inbox, warehouse_url), data=tmp_path / "shuffled-data")
+    rejudged = [run_month(period, settings).rejudged for period in shuffled]
+    assert any(rejudged), "no load changed another month's history"
+    assert stored_hit_rows(warehouse_url) == expected

@@ -855,14 +855,16 @@ def return_path(inbox: Path, unit: Unit, year: int, month: int) -> Path:
 LOOKBACK_FORMS = ("litigation",)
 
 
-def write_sample_year(year: int, inbox: Path, forms: Sequence[str] | None = None) -> list[Path]:
+def write_sample_year(year: int, inbox: Path, forms: Sequence[str] | None = None,
+                      data: YearData | None = None) -> list[Path]:
     """Write every unit's workbook for every month of ``year`` into ``inbox``; same bytes every run.
 
     With ``forms``, only the units owing one of them send a workbook, holding only those sheets
-    (``LOOKBACK_FORMS`` for the years before the one being reported on).
+    (``LOOKBACK_FORMS`` for the years before the one being reported on). ``data`` replaces the
+    sample's rows (``sample_year_data`` changed by a test or a benchmark).
     Each file's mtime is its received time, so ordering by arrival is reproducible too.
     """
-    data = sample_year_data(year)
+    data = sample_year_data(year) if data is None else data
     paths: list[Path] = []
     for unit in units():
         if forms is not None and not set(forms) & set(unit.forms):
