@@ -103,13 +103,14 @@ def test_joint_partners_bound_each_other_and_a_lone_partner_is_unbounded():
 
 @pytest.mark.unit
 def test_ratio_bounds_trained_officers_per_session_and_unit_outlier_the_others_maximum():
-    rows = [{"unit": u, "training_sessions": 2, "trained_officers": 50, "certified_officers": n}
-            for u, n in zip("ABCDEFG", (10, 12, 30, 8, 9, 40, 1200), strict=True)]
-    _, hi, _ = bounds(TRAINING, rows, history(TRAINING, "A", "certified_officers", {}), "ratio", "trained_officers")
+    rows = [{"unit": u, "training_sessions": 2, "trained_officers": n}
+            for u, n in zip("ABCDEFG", (10, 12, 30, 8, 9, 40, 400), strict=True)]
+    _, hi, _ = bounds(TRAINING, rows, history(TRAINING, "A", "trained_officers", {}), "ratio", "trained_officers")
     assert hi[0] == 2 * 150
-    _, hi, ctx = bounds(TRAINING, rows, history(TRAINING, "A", "certified_officers", {}), "unit_outlier",
-                        "certified_officers")
-    assert hi[6] < 1200 < hi[5] and ctx[6] == "其他单位最多 40"
+    _, hi, ctx = bounds(TRAINING, rows, history(TRAINING, "A", "trained_officers", {}), "unit_outlier",
+                        "trained_officers")
+    # 400 against at most 40 elsewhere (4 × 40 + 40 = 200 allowed); the top unit bounds the others.
+    assert hi[6] == 200 < 400 < hi[5] and ctx[6] == "其他单位最多 40"
 
 
 @pytest.mark.unit
