@@ -82,7 +82,8 @@ def ingest_months(inbox: Path, data: Path, url: str, periods: list[str]) -> floa
     """Wall time of ingesting ``periods`` in this process (GX already imported: a worker pays that once)."""
     from pipeline.config import settings
     from pipeline.ingest import run_month
-    from pipeline.warehouse.tables import ensure_schema, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema
 
     # A first ingest each time: a warehouse or archive left by an earlier run would time a re-load.
     shutil.rmtree(data, ignore_errors=True)

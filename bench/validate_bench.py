@@ -82,7 +82,8 @@ def main() -> int:
 
     started = time.perf_counter()
     from pipeline.forms import INSPECTION
-    from pipeline.validation.validate import build_data_docs, load_suite, validate_frame
+    from pipeline.validation.suites import load_suite
+    from pipeline.validation.validate import build_data_docs, validate_frame
 
     frames = {(n, share): inspection_frame(n, share) for n in SIZES for share in (0.0, 0.01)}
     print(f"frames built in {time.perf_counter() - started:.1f} s (pandas imported)")

@@ -19,17 +19,8 @@ from pipeline.operations.completeness import YearCompleteness, year_completeness
 from pipeline.outputs.figure_files import write_outputs
 from pipeline.outputs.verification_report import write_cover_checks
 from pipeline.periods import months_of
-from pipeline.warehouse.tables import (
-    consolidation,
-    ensure_schema,
-    make_engine,
-    publication,
-    reading,
-    return_file,
-    session_lock,
-    snapshot,
-    submission,
-)
+from pipeline.warehouse.connect import make_engine, reading, session_lock, snapshot
+from pipeline.warehouse.schema import consolidation, ensure_schema, publication, return_file, submission
 
 log = logging.getLogger(__name__)
 

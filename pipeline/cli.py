@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.figures.definitions import stored_figures
     from pipeline.orchestration.runner import run_year_airflow, run_year_direct
     from pipeline.outputs.figure_files import figures_table
-    from pipeline.warehouse.tables import make_engine
+    from pipeline.warehouse.connect import make_engine
 
     s = _settings(args)
     years = _years(args)
@@ -155,7 +155,8 @@ def consolidation_summary(result: dict) -> str:
 def cmd_figures(args: argparse.Namespace) -> int:
     from pipeline.figures.definitions import stored_figures
     from pipeline.outputs.figure_files import figures_csv, figures_json, figures_table
-    from pipeline.warehouse.tables import ensure_schema, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
@@ -210,7 +211,8 @@ def _figure_code(text: str) -> str | None:
 
 def cmd_problems(args: argparse.Namespace) -> int:
     from pipeline.operations.problems_report import month_problems_text
-    from pipeline.warehouse.tables import ensure_schema, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
@@ -220,7 +222,8 @@ def cmd_problems(args: argparse.Namespace) -> int:
 
 def cmd_completeness(args: argparse.Namespace) -> int:
     from pipeline.operations.completeness import format_matrix, year_completeness
-    from pipeline.warehouse.tables import ensure_schema, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema
 
     s = _settings(args)
     engine = make_engine(s.warehouse_url)
@@ -232,7 +235,8 @@ def cmd_completeness(args: argparse.Namespace) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from pipeline.figures.publish import PublishError, publish
     from pipeline.periods import local_time
-    from pipeline.warehouse.tables import ensure_schema, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
@@ -249,7 +253,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_changes(args: argparse.Namespace) -> int:
     from pipeline.figures.publish import compare, format_comparison
-    from pipeline.warehouse.tables import ensure_schema, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
@@ -265,7 +270,8 @@ def cmd_changes(args: argparse.Namespace) -> int:
 def cmd_publications(args: argparse.Namespace) -> int:
     from pipeline.figures.publish import publications
     from pipeline.periods import local_time
-    from pipeline.warehouse.tables import ensure_schema, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)
@@ -282,7 +288,8 @@ def cmd_publications(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from pipeline.figures.definitions import FIGURE_DEFS, stored_figures
     from pipeline.figures.provenance import format_provenance, provenance
-    from pipeline.warehouse.tables import ensure_schema, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema
 
     code = _figure_code(args.code)
     if code is None or code not in FIGURE_DEFS:
@@ -309,7 +316,8 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from pipeline.outputs.report import write_report
-    from pipeline.warehouse.tables import ensure_schema, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema
 
     s = _settings(args)
     engine = make_engine(s.warehouse_url)
@@ -322,7 +330,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_check_report(args: argparse.Namespace) -> int:
     from pipeline.figures.definitions import stored_figures
     from pipeline.outputs.check_report import check_report, format_result
-    from pipeline.warehouse.tables import ensure_schema, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema
 
     engine = make_engine(_settings(args).warehouse_url)
     ensure_schema(engine)

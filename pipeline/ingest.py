@@ -27,7 +27,9 @@ from pipeline.periods import month_bounds, validate_period
 from pipeline.problems import Problem, show_value
 from pipeline.sanitise import one_line
 from pipeline.validation.verification import MonthJudge, attach_hits
-from pipeline.warehouse.tables import FileLoad, SubmissionLoad, ensure_schema, load_month, make_engine
+from pipeline.warehouse.connect import make_engine
+from pipeline.warehouse.load import FileLoad, SubmissionLoad, load_month
+from pipeline.warehouse.schema import ensure_schema
 
 log = logging.getLogger(__name__)
 

@@ -80,7 +80,7 @@ def process_month(period: str, settings: Settings) -> MonthResult:
     from pipeline.sanitise import one_line
     from pipeline.validation.validate import build_data_docs
     from pipeline.validation.verification import format_hits, stored_hits
-    from pipeline.warehouse.tables import make_engine
+    from pipeline.warehouse.connect import make_engine
 
     validate_period(period)
     engine = make_engine(settings.warehouse_url)
@@ -158,7 +158,7 @@ class EmptierFigures(RuntimeError):
 
 
 def _accepted_returns(engine: sa.Engine, year: int) -> int:
-    from pipeline.warehouse.tables import submission
+    from pipeline.warehouse.schema import submission
 
     with engine.connect() as conn:
         return conn.execute(
@@ -220,7 +220,8 @@ def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = 
     """
     from pipeline import annual
     from pipeline.figures.definitions import stored_contributions, stored_figures
-    from pipeline.warehouse.tables import ensure_schema, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema
 
     folder = settings.out / str(year)
     source = folder / SOURCE_FILE

@@ -82,7 +82,7 @@ def load_sample_years(url: str, inbox: Path, data: Path):
     from pipeline.config import settings as make_settings_
     from pipeline.ingest import run_month
     from pipeline.periods import months_of
-    from pipeline.warehouse.tables import make_engine
+    from pipeline.warehouse.connect import make_engine
 
     s = dataclasses.replace(make_settings_(url), inbox=inbox, data=data)
     engine = make_engine(url)

@@ -17,7 +17,8 @@ from pipeline.ingest import run_month
 from pipeline.operations.completeness import due_utc, refresh_completeness, year_completeness
 from pipeline.registry import units
 from pipeline.samples.sample import sample_year_data
-from pipeline.warehouse.tables import completeness, make_engine
+from pipeline.warehouse.connect import make_engine
+from pipeline.warehouse.schema import completeness
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: 2020-03 is due 2020-04-08 06:00 Asia/Shanghai = 2020-04-07 22:00 UTC.

@@ -396,7 +396,7 @@ def test_a_plain_install_carries_the_suites_and_the_data(tmp_path):
     assert (package / "figures" / "catalogue.csv").is_file()
     code = (
         "import pipeline, pipeline.config as c, pipeline.registry as r; from pipeline.forms import FORMS; "
-        "from pipeline.validation.validate import suite_path; "
+        "from pipeline.validation.suites import suite_path; "
         "print(pipeline.__file__); print(all(suite_path(f).is_file() for f in FORMS.values())); print(len(r.units()))"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
@@ -476,7 +476,8 @@ def test_postgres_init_script_creates_a_warehouse_its_owner_can_load(services):
             pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (CI must start it)")
         pytest.skip("PostgreSQL is not reachable")
     from pipeline.config import _warehouse_from_airflow_conn
-    from pipeline.warehouse.tables import ensure_schema, make_engine, metadata
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema, metadata
 
     suffix = uuid.uuid4().hex[:8]
     db, user = f"district_wh_{suffix}", f"district_{suffix}"

@@ -29,7 +29,7 @@ def test_dags_reproduce_the_2020_report(inbox_2018_2020, warehouse_url, make_set
 
     from pipeline.figures.definitions import stored_figures
     from pipeline.orchestration.runner import run_year_airflow
-    from pipeline.warehouse.tables import make_engine
+    from pipeline.warehouse.connect import make_engine
 
     settings = make_settings(inbox_2018_2020, warehouse_url)
     runs = [r for year in (2018, 2019, 2020) for r in run_year_airflow(year, settings)]

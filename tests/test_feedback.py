@@ -20,7 +20,7 @@ from pipeline.outputs.feedback import notice_facts, safe_component, write_month_
 from pipeline.outputs.workbook import write_return
 from pipeline.registry import unit_by_code
 from pipeline.samples.sample import sample_year_data
-from pipeline.warehouse.tables import make_engine
+from pipeline.warehouse.connect import make_engine
 
 PERIOD = "2020-12"
 DATA = sample_year_data(2020)

@@ -28,14 +28,9 @@ from pipeline.figures.provenance import all_provenance
 from pipeline.forms import CLOSED, FORMS, NO, PENDING, YES
 from pipeline.periods import months_of
 from pipeline.registry import units
-from pipeline.warehouse.tables import (
-    FACT_TABLES,
-    ensure_schema,
-    make_engine,
-    return_file,
-    settle_supersession,
-    submission,
-)
+from pipeline.warehouse.connect import make_engine
+from pipeline.warehouse.load import settle_supersession
+from pipeline.warehouse.schema import FACT_TABLES, ensure_schema, return_file, submission
 
 pytestmark = pytest.mark.integration
 

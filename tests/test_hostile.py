@@ -51,7 +51,8 @@ from pipeline.intake.safety import InputRefused, check_workbook_bytes
 from pipeline.operations.problems_report import month_problems_text
 from pipeline.outputs.feedback import write_month_feedback
 from pipeline.samples.messy import mess_up
-from pipeline.warehouse.tables import FACT_TABLES, make_engine, problem, return_file, submission
+from pipeline.warehouse.connect import make_engine
+from pipeline.warehouse.schema import FACT_TABLES, problem, return_file, submission
 
 #: file name → (bytes factory, rule, exact message) for the refused; rule None for the accepted.
 REFUSED = {

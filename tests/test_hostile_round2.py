@@ -37,7 +37,9 @@ from pipeline.intake.archive import INCOMING_PREFIX, archive_files, archive_path
 from pipeline.operations.problems_report import month_problems_text, open_problems
 from pipeline.outputs.feedback import write_month_feedback
 from pipeline.outputs.figure_files import CODE_COLUMN
-from pipeline.warehouse.tables import dump, ensure_schema, load_month, make_engine, return_file
+from pipeline.warehouse.connect import make_engine
+from pipeline.warehouse.load import dump, load_month
+from pipeline.warehouse.schema import ensure_schema, return_file
 
 YEAR = int(PERIOD[:4])
 #: A small month: three units' clean returns.
@@ -361,7 +363,7 @@ def test_case_10_expected_failures_are_one_line(argv, cause, tmp_path):
 @pytest.mark.integration
 def test_case_10_disk_full_and_server_gone_mid_load_are_one_line(tmp_path, monkeypatch, capsys):
     from pipeline import cli
-    from pipeline.warehouse import tables as warehouse
+    from pipeline.warehouse import load as warehouse
 
     write_month(tmp_path, clean_files())
     monkeypatch.setenv("DISTRICT_DATA", str(tmp_path / "data"))
@@ -515,7 +517,7 @@ def test_property_arbitrary_unicode_in_cells_and_names(text, name, clean_month_f
 KILLER = r"""
 import os, signal, sys
 point, url, period = sys.argv[1:4]
-import pipeline.atomic as atomic, pipeline.warehouse.tables as warehouse
+import pipeline.atomic as atomic, pipeline.warehouse.load as warehouse
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 replace = os.replace
@@ -553,7 +555,7 @@ def _run_all(settings) -> None:
 def _state(settings) -> tuple:
     """Warehouse rows (no timestamps of the run itself) and every file's name, and its bytes where they
     do not carry the time of writing."""
-    from pipeline.warehouse.tables import completeness, consolidation
+    from pipeline.warehouse.schema import completeness, consolidation
 
     rows = dump(make_engine(settings.warehouse_url))
     rows.pop(consolidation.name, None)  # its out_dir is the run's folder
@@ -570,7 +572,7 @@ def _state(settings) -> tuple:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_kill_at_named_points_then_rerun_equals_a_clean_run(warehouse_url, tmp_path, tmp_path_factory):
-    from pipeline.warehouse.tables import metadata
+    from pipeline.warehouse.schema import metadata
 
     files = clean_files()
     files["统计局.xlsx"] = with_cell("TJJ", "执法培训", "持证执法人员数", "很多\x0b")

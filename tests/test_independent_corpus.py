@@ -38,7 +38,7 @@ def test_an_independent_year_gives_its_figures_through_the_dags(corpus, warehous
     from pipeline.intake.parse import normalise_label
     from pipeline.orchestration.runner import run_year_airflow
     from pipeline.validation.verification import stored_hits
-    from pipeline.warehouse.tables import make_engine
+    from pipeline.warehouse.connect import make_engine
 
     _, year, seed = CORPORA[corpus]
     inbox = tmp_path / "inbox"

@@ -15,7 +15,9 @@ from pipeline.ingest import run_month
 from pipeline.intake.archive import archive_path
 from pipeline.periods import months_of
 from pipeline.registry import units
-from pipeline.warehouse.tables import dump, make_engine, submission
+from pipeline.warehouse.connect import make_engine
+from pipeline.warehouse.load import dump
+from pipeline.warehouse.schema import submission
 
 pytestmark = pytest.mark.integration
 # The sample sends every form a unit owes (registry `forms`) every month, nil when nothing happened.
@@ -159,7 +161,7 @@ def _statistics(engine, tables: tuple[str, ...]) -> dict[str, tuple[int, float, 
 def test_postgres_reanalyses_a_table_only_once_enough_of_it_changed(
         inbox_copy, pg_url, make_settings, monkeypatch, base_rows):
     """Row counts are fresh after every load; column statistics once half the table (plus a base) changed."""
-    from pipeline.warehouse import tables as warehouse
+    from pipeline.warehouse import load as warehouse
 
     monkeypatch.setattr(warehouse, "ANALYZE_BASE_ROWS", base_rows)
     settings = make_settings(inbox_copy, pg_url)
@@ -180,7 +182,7 @@ def test_postgres_reanalyses_a_table_only_once_enough_of_it_changed(
 @pytest.mark.postgres
 def test_postgres_load_commits_when_the_statistics_flush_is_refused(inbox_copy, pg_url, make_settings, monkeypatch):
     """The flush before commit only makes the next ANALYZE decision exact: its failure must not cost the load."""
-    from pipeline.warehouse import tables as warehouse
+    from pipeline.warehouse import load as warehouse
 
     monkeypatch.setattr(warehouse, "FLUSH_STATISTICS_SQL", "SELECT no_such_function_district()")
     settings = make_settings(inbox_copy, pg_url)

@@ -8,7 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline.jobs import EmptierFigures, consolidate_year, process_month
-from pipeline.warehouse.tables import dump, figure, figure_contribution, make_engine, metadata
+from pipeline.warehouse.connect import make_engine
+from pipeline.warehouse.load import dump
+from pipeline.warehouse.schema import figure, figure_contribution, metadata
 
 pytestmark = pytest.mark.integration
 MONTHS = ["2020-01", "2020-02", "2020-03"]
@@ -88,7 +90,7 @@ def test_pipeline_run_keeps_its_airflow_runs_out_of_the_uis_metadata(tmp_path, m
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "var" / "airflow"))
     monkeypatch.setattr(runner, "run_year_airflow", lambda year, s, log_file=None: seen.setdefault(
         "home", os.environ["AIRFLOW_HOME"]))
-    from pipeline.warehouse.tables import ensure_schema
+    from pipeline.warehouse.schema import ensure_schema
 
     url = f"sqlite:///{tmp_path / 'w.sqlite'}"
     ensure_schema(make_engine(url))

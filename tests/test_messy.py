@@ -27,7 +27,9 @@ from pipeline.outputs.workbook import write_return
 from pipeline.registry import unit_by_code
 from pipeline.samples.messy import EDITS, mess_up
 from pipeline.samples.sample import sample_year_data
-from pipeline.warehouse.tables import FACT_TABLES, ensure_schema, load_month, make_engine, submission
+from pipeline.warehouse.connect import make_engine
+from pipeline.warehouse.load import load_month
+from pipeline.warehouse.schema import FACT_TABLES, ensure_schema, submission
 
 PERIOD = "2020-12"
 #: A unit with rows in several register forms, one with a nil 行政检查, a street, the justice bureau.

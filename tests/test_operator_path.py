@@ -48,7 +48,7 @@ def _outputs(data: Path) -> dict[str, bytes]:
 
 
 def _figures(url: str) -> list[tuple]:
-    from pipeline.warehouse.tables import figure
+    from pipeline.warehouse.schema import figure
 
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -58,13 +58,13 @@ def _figures(url: str) -> list[tuple]:
 
 
 def make_engine(url: str):
-    from pipeline.warehouse.tables import make_engine as make
+    from pipeline.warehouse.connect import make_engine as make
 
     return make(url)
 
 
 def _periods(url: str) -> set[str]:
-    from pipeline.warehouse.tables import return_file, submission
+    from pipeline.warehouse.schema import return_file, submission
 
     engine = make_engine(url)
     with engine.connect() as conn:

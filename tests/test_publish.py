@@ -16,7 +16,8 @@ from pipeline.cli import main
 from pipeline.figures.definitions import stored_figures
 from pipeline.figures.publish import PublishError, compare, format_comparison, publications, publish, published_figures
 from pipeline.ingest import run_month
-from pipeline.warehouse.tables import make_engine, publication_submission, submission
+from pipeline.warehouse.connect import make_engine
+from pipeline.warehouse.schema import publication_submission, submission
 
 pytestmark = pytest.mark.integration
 MONTHS = ("2020-11", "2020-12")

@@ -90,7 +90,9 @@ def _check_year_of_runs(stack: AirflowStack, not_before: dt.datetime | None = No
 def _backfill_year_twice(stack: AirflowStack, warehouse_url: str) -> None:
     """Backfill 2020, check runs and figures, backfill it again with "completed": nothing changes."""
     from pipeline.figures.definitions import stored_figures
-    from pipeline.warehouse.tables import dump, make_engine, submission
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.load import dump
+    from pipeline.warehouse.schema import submission
 
     stack.unpause(MONTHLY, ANNUAL)
     # The operator's dates, in Shanghai: every month M whose 8th (its data interval start) lies in the range.
@@ -197,7 +199,8 @@ def _ui_backfill(driver, stack: AirflowStack, start: tuple[str, str], end: tuple
 def test_backfill_three_months_from_the_airflow_ui(stacks, pg_url, tmp_path):
     import sqlalchemy as sa
 
-    from pipeline.warehouse.tables import make_engine, return_file, submission
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import return_file, submission
 
     _require(CHROMIUM.exists() and CHROMEDRIVER.exists(), "Chromium and chromedriver (.ci/run installs them)")
     stack = stacks.get("LocalExecutor")

@@ -25,16 +25,8 @@ from pipeline.forms import (
     VERIFY_NOTE,
     Form,
 )
-from pipeline.validation.validate import (
-    RuleFailure,
-    build_data_docs,
-    build_suite,
-    load_suite,
-    render_suite,
-    suite_path,
-    validate_frame,
-    write_suites,
-)
+from pipeline.validation.suites import build_suite, load_suite, render_suite, suite_path, write_suites
+from pipeline.validation.validate import RuleFailure, build_data_docs, validate_frame
 
 pytestmark = pytest.mark.unit
 
@@ -280,7 +272,7 @@ def test_missing_column_is_refused() -> None:
 @pytest.mark.parametrize("form", FORMS.values(), ids=FORMS.keys())
 def test_suite_on_disk_matches_forms(form: Form) -> None:
     on_disk = suite_path(form).read_text(encoding="utf-8")
-    assert on_disk == render_suite(build_suite(form)), "run `python -m pipeline.validation.validate`"
+    assert on_disk == render_suite(build_suite(form)), "run `python -m pipeline.validation.suites`"
     suite = json.loads(on_disk)
     assert suite["name"] == form.code
     # Every column carries a rule, except the clerk's 核实说明 (free text, read by the verification rules).
@@ -373,8 +365,8 @@ def test_gx_is_left_as_shipped_outside_a_validation() -> None:
     assert pandas_execution_engine.HASH_THRESHOLD > 0
 
 
-def test_importing_the_module_imports_neither_gx_nor_pandas() -> None:
-    code = ("import sys, pipeline.validation.validate; "
+def test_importing_the_modules_imports_neither_gx_nor_pandas() -> None:
+    code = ("import sys, pipeline.validation.suites, pipeline.validation.validate; "
             "print(sorted({'pandas', 'great_expectations'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=config.PROJECT_ROOT)

@@ -122,7 +122,8 @@ def test_last_year_compares_with_the_same_month_a_year_before():
 
 @pytest.mark.integration
 def test_the_suite_flags_with_severity_warning_and_a_frame_without_bounds_passes():
-    from pipeline.validation.validate import build_suite, validate_frame
+    from pipeline.validation.suites import build_suite
+    from pipeline.validation.validate import validate_frame
 
     suite = build_suite(TRAINING)
     warned = [e for e in suite["expectations"] if e.get("severity") == "warning"]
@@ -181,7 +182,8 @@ def test_a_hit_loads_stays_open_until_confirmed_and_a_reload_keeps_the_confirmat
     from pipeline.operations.problems_report import month_problems_text
     from pipeline.outputs.feedback import write_month_feedback
     from pipeline.outputs.verification_report import HINT_NAME
-    from pipeline.warehouse.tables import FACT_TABLES, make_engine, submission
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import FACT_TABLES, submission
 
     inbox = tmp_path / "inbox"
     typo_inbox(inbox)
@@ -225,7 +227,7 @@ def test_a_hit_loads_stays_open_until_confirmed_and_a_reload_keeps_the_confirmat
 
 @pytest.mark.integration
 def test_the_clerks_verify_note_confirms_the_rows_hits(tmp_path, warehouse_url, make_settings):
-    from pipeline.warehouse.tables import make_engine
+    from pipeline.warehouse.connect import make_engine
 
     inbox = tmp_path / "inbox"
     typo_inbox(inbox, note="年底人员调整，数据无误")
@@ -242,7 +244,7 @@ def test_publish_refuses_open_hits_unless_accepted_with_a_note_and_figures_name_
     from pipeline.figures.definitions import consolidate
     from pipeline.figures.publish import PublishError, publish
     from pipeline.outputs.verification_report import unconfirmed_by_figure, unconfirmed_text
-    from pipeline.warehouse.tables import make_engine
+    from pipeline.warehouse.connect import make_engine
 
     inbox = tmp_path / "inbox"
     typo_inbox(inbox)
@@ -311,7 +313,8 @@ def test_monthly_dag_flags_in_its_summary_and_the_cover_lists_the_figure(
 @pytest.mark.integration
 def test_year_on_year_lists_figures_beyond_the_threshold_against_the_year_before(tmp_path):
     from pipeline.outputs.verification_report import YOY_THRESHOLD, year_on_year
-    from pipeline.warehouse.tables import ensure_schema, figure, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema, figure
 
     engine = make_engine(f"sqlite:///{tmp_path / 'w.sqlite'}")
     ensure_schema(engine)
@@ -330,7 +333,9 @@ def test_year_on_year_lists_figures_beyond_the_threshold_against_the_year_before
 
 def stored_hit_rows(url: str) -> list[tuple]:
     """Every stored hit but its submission and file ids (two inboxes' workbooks differ in their timestamps)."""
-    from pipeline.warehouse.tables import dump, make_engine, verification_hit
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.load import dump
+    from pipeline.warehouse.schema import verification_hit
 
     ids = [i for i, c in enumerate(verification_hit.columns) if c.name in ("submission_id", "file_id")]
     engine = make_engine(url)
@@ -428,7 +433,7 @@ def test_a_corrected_earlier_month_clears_a_later_hit_and_rewrites_its_hint_file
     process_month("2020-10", settings)
     result = process_month("2020-11", settings)
     assert "重新核实" in result.summary_zh and "2020-12" in result.summary_zh
-    with __import__("pipeline.warehouse.tables", fromlist=["make_engine"]).make_engine(warehouse_url).connect() as c:
+    with __import__("pipeline.warehouse.connect", fromlist=["make_engine"]).make_engine(warehouse_url).connect() as c:
         december = {(h.column_code, h.rule) for h in verification.stored_hits(c, period="2020-12")}
         october = {(h.column_code, h.rule) for h in verification.stored_hits(c, period="2020-10")}
     # December's 12 now matches its last three months (120, 12, 12: median 12); the drop shows in October.

@@ -10,7 +10,8 @@ from hostile_files import PERIOD, edited
 from test_hostile_round2 import clean_files, month_settings, write_month
 
 from pipeline.jobs import process_month
-from pipeline.warehouse.tables import completeness, make_engine
+from pipeline.warehouse.connect import make_engine
+from pipeline.warehouse.schema import completeness
 
 pytestmark = pytest.mark.integration
 

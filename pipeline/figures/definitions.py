@@ -31,15 +31,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from pipeline.config import FIGURE_CATALOGUE
 from pipeline.forms import CLOSED, YES
-from pipeline.warehouse.tables import (
-    FACT_TABLES,
-    bulk_insert,
-    figure,
-    figure_contribution,
-    period_year,
-    reading,
-    submission,
-)
+from pipeline.warehouse.connect import reading
+from pipeline.warehouse.load import bulk_insert
+from pipeline.warehouse.schema import FACT_TABLES, figure, figure_contribution, period_year, submission
 
 ADJUSTMENT = "*"
 
@@ -547,7 +541,7 @@ def monthly_values(conn: Connection, code: str, year: int) -> dict[str, float]:
 # ``evaluate`` reads a figure's contributing rows, one statement per figure, some ranking the whole
 # year's rows with window functions: a city's year would be read dozens of times over. Consolidation
 # computes the same sums per unit, for all the figures of a form together, reading the form's year
-# once, in the order of its consolidation index (``pipeline.warehouse.tables._consolidation_indexes``) and
+# once, in the order of its consolidation index (``pipeline.warehouse.schema._consolidation_indexes``) and
 # without joining every row to its submission. That rests on what a load guarantees:
 #   - a fact row belongs to a submission of its form and month, and carries its unit (``build_loads``);
 #   - of one unit's submissions of a form and month, one at most is in force (``settle_supersession``);

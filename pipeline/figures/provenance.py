@@ -16,7 +16,8 @@ from sqlalchemy.engine import Connection, Engine
 from pipeline.figures.definitions import FIGURE_DEFS, LABELS_ZH
 from pipeline.forms import FORMS
 from pipeline.registry import units
-from pipeline.warehouse.tables import reading, submission, submission_column
+from pipeline.warehouse.connect import reading
+from pipeline.warehouse.schema import submission, submission_column
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,8 @@ from pipeline.forms import FORMS
 from pipeline.periods import local_time, utc_now
 from pipeline.registry import units
 from pipeline.validation.verification import OpenHit, stored_hits
-from pipeline.warehouse.tables import (
-    figure,
-    publication,
-    publication_submission,
-    published_figure,
-    reading,
-    submission,
-)
+from pipeline.warehouse.connect import reading
+from pipeline.warehouse.schema import figure, publication, publication_submission, published_figure, submission
 
 log = logging.getLogger(__name__)
 

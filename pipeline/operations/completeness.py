@@ -33,7 +33,9 @@ from pipeline.config import Settings
 from pipeline.forms import FORMS
 from pipeline.periods import deadline, months_of, utc_now, validate_period
 from pipeline.registry import units
-from pipeline.warehouse.tables import _lock, completeness, insert_rows, reading, return_file, submission, writing
+from pipeline.warehouse.connect import _lock, reading, writing
+from pipeline.warehouse.load import insert_rows
+from pipeline.warehouse.schema import completeness, return_file, submission
 
 log = logging.getLogger(__name__)
 

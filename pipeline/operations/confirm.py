@@ -14,7 +14,8 @@ def run_confirm(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.periods import validate_period
     from pipeline.registry import resolve_unit, units
     from pipeline.validation.verification import ANY, confirm, stored_hits
-    from pipeline.warehouse.tables import ensure_schema, make_engine
+    from pipeline.warehouse.connect import make_engine
+    from pipeline.warehouse.schema import ensure_schema
 
     try:
         validate_period(args.period)

@@ -12,7 +12,8 @@ from pipeline.periods import validate_period
 from pipeline.problems import Problem
 from pipeline.registry import units
 from pipeline.sanitise import one_line
-from pipeline.warehouse.tables import FileLoad, problem, return_file, submission
+from pipeline.warehouse.load import FileLoad
+from pipeline.warehouse.schema import problem, return_file, submission
 
 
 @dataclass

@@ -27,7 +27,8 @@ from pipeline.periods import deadline
 from pipeline.problems import Problem
 from pipeline.registry import units
 from pipeline.sanitise import MAX_NAME_BYTES, UNIT_NAME_BYTES, clean, file_component, one_line
-from pipeline.warehouse.tables import ensure_schema, make_engine, return_file, submission
+from pipeline.warehouse.connect import make_engine
+from pipeline.warehouse.schema import ensure_schema, return_file, submission
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from pipeline import atomic
 from pipeline.config import PACKAGE_DATA
 from pipeline.figures.definitions import LABELS_ZH, display, figure_specs, stored_figures
 from pipeline.periods import local_time
-from pipeline.warehouse.tables import publication
+from pipeline.warehouse.schema import publication
 
 REPORT_TEXT = PACKAGE_DATA / "report-text.toml"
 PLACEHOLDER = re.compile(r"\{([a-z0-9_]+)\}")

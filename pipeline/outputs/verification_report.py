@@ -18,7 +18,8 @@ from pipeline.figures.provenance import all_provenance
 from pipeline.forms import VERIFY_NOTE_LABEL
 from pipeline.registry import units
 from pipeline.validation.verification import OpenHit, stored_hits
-from pipeline.warehouse.tables import figure, reading
+from pipeline.warehouse.connect import reading
+from pipeline.warehouse.schema import figure
 
 HINT_NAME = "核实提示.xlsx"
 #: A figure whose value changed by more than this share against last year is listed on the cover.

@@ -114,7 +114,7 @@ def in_force_values(conn: Connection, form: Form, first: str, last: str,
     sorted: unit_code, period, columns as float."""
     import pandas as pd
 
-    from pipeline.warehouse.tables import FACT_TABLES, submission
+    from pipeline.warehouse.schema import FACT_TABLES, submission
 
     columns = history_columns(form)
     codes = None if unit_codes is None else sorted({u for u in unit_codes if u})
@@ -442,7 +442,7 @@ def _history_forms() -> list[Form]:
 def _loaded_pairs(conn: Connection, form: Form, first: str, last: str,
                   unit_codes: Iterable[str] | None = None) -> list[tuple[str, str]]:
     """(period, unit) of the form's valid submissions (in force or superseded) in months ``first``–``last``."""
-    from pipeline.warehouse.tables import submission
+    from pipeline.warehouse.schema import submission
 
     s = submission.c
     codes = None if unit_codes is None else sorted(unit_codes)
@@ -454,7 +454,7 @@ def _loaded_pairs(conn: Connection, form: Form, first: str, last: str,
 
 def _history_ids(conn: Connection, form: Form, period: str, unit_codes: Sequence[str]) -> frozenset[str]:
     """The in-force submissions :func:`load_history` reads for ``period``."""
-    from pipeline.warehouse.tables import submission
+    from pipeline.warehouse.schema import submission
 
     if not unit_codes:
         return frozenset()
@@ -490,8 +490,10 @@ def rejudge(conn: Connection, form: Form, targets: Mapping[str, Iterable[str]]) 
     import pandas as pd
 
     from pipeline.periods import month_bounds
-    from pipeline.validation.validate import FRAME_COLUMNS, typed_column, validate_frame
-    from pipeline.warehouse.tables import FACT_TABLES, insert_rows, submission, submission_column, verification_hit
+    from pipeline.validation.suites import FRAME_COLUMNS
+    from pipeline.validation.validate import typed_column, validate_frame
+    from pipeline.warehouse.load import insert_rows
+    from pipeline.warehouse.schema import FACT_TABLES, submission, submission_column, verification_hit
 
     rules = history_rules(form)
     wanted = {p: {u for u in us if u} for p, us in targets.items()}
@@ -585,7 +587,7 @@ def _matches(note: Mapping[str, Any], hit: Mapping[str, Any]) -> bool:
 
 def stored_hits(conn: Connection, *, period: str | None = None, year: int | None = None) -> list[OpenHit]:
     """Hits on submissions in force for a month or a year, each with its confirmation if any."""
-    from pipeline.warehouse.tables import submission, verification_hit, verification_note
+    from pipeline.warehouse.schema import submission, verification_hit, verification_note
 
     h = verification_hit
     if period is not None:
@@ -619,7 +621,7 @@ def confirm(engine: Engine, period: str, unit_code: str, note: str, *, by: str, 
             column_code: str = ANY, rule: str = ANY, now: dt.datetime | None = None) -> int:
     """Record the operator's explanation for a unit's hits of ``period``; how many stored hits it confirms."""
     from pipeline.periods import utc_now
-    from pipeline.warehouse.tables import verification_note
+    from pipeline.warehouse.schema import verification_note
 
     if not note.strip():
         raise ValueError("empty note")

@@ -1,1 +1,1 @@
-"""The warehouse: tables (each with its grain) and the transactional loads."""
+"""The warehouse: tables with their grains (schema), engines and locks (connect), the transactional loads (load)."""
