@@ -781,7 +781,7 @@ def _all_forms(engine: Engine, conn: Connection, year: int) -> dict[str, list[Fi
     """
     if conn.dialect.name != "postgresql":
         return {form: fn(conn, year) for form, fn in CONSOLIDATORS.items()}
-    # Inside a REPEATABLE READ transaction (``warehouse.snapshot``) the readers share its snapshot.
+    # Inside a REPEATABLE READ transaction (``warehouse.connect.snapshot``) the readers share its snapshot.
     shared = None
     if conn.in_transaction() and conn.get_isolation_level() == "REPEATABLE READ":
         shared = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
@@ -806,7 +806,7 @@ def _all_forms(engine: Engine, conn: Connection, year: int) -> dict[str, list[Fi
 def consolidate(bind: Engine | Connection, year: int) -> list[dict]:
     """Compute the year's figures, store them (replacing the year's previous ones) and return them.
 
-    Given a connection, in its transaction (``warehouse.snapshot``: one state for everything read).
+    Given a connection, in its transaction (``warehouse.connect.snapshot``: one state for everything read).
     """
     specs = figure_specs()
     rows: list[dict] = []

@@ -33,7 +33,7 @@ from pipeline.config import Settings
 from pipeline.forms import FORMS
 from pipeline.periods import deadline, months_of, utc_now, validate_period
 from pipeline.registry import units
-from pipeline.warehouse.connect import _lock, reading, writing
+from pipeline.warehouse.connect import reading, writing, xact_lock
 from pipeline.warehouse.load import insert_rows
 from pipeline.warehouse.schema import completeness, return_file, submission
 
@@ -133,7 +133,7 @@ def refresh_completeness(
     validate_period(period)
     due = due_utc(period, settings)
     with writing(engine) as conn:
-        _lock(conn, f"district-month-{period}")
+        xact_lock(conn, f"district-month-{period}")
         rows = compute_month(conn, period, due, now or utc_now())
         conn.execute(completeness.delete().where(completeness.c.period == period))
         insert_rows(conn, completeness, rows)

@@ -33,7 +33,7 @@ META_KEYS = frozenset({"column", "column_label", "rule", "message_zh"})
 SUITE_NOTES = "Generated from pipeline/forms.py by `python -m pipeline.validation.suites`; do not edit by hand."
 
 
-def _gx() -> Any:
+def import_gx() -> Any:
     """Import great_expectations with analytics off; the variable must be set before the import."""
     os.environ["GX_ANALYTICS_ENABLED"] = "False"
     import great_expectations
@@ -129,7 +129,7 @@ def _column_expectations(form: Form, col: Column) -> list[Expectation]:
 
 def build_suite(form: Form) -> dict[str, Any]:
     """The form's expectation suite as ``ExpectationSuite.to_json_dict()`` gives it, named ``form.code``."""
-    gx = _gx()
+    gx = import_gx()
     import great_expectations.expectations as gxe
 
     expectations = [e for col in form.columns for e in _column_expectations(form, col)]
@@ -174,7 +174,7 @@ def write_suites(directory: Path | None = None) -> list[Path]:
 
 def load_suite(form: Form, directory: Path | None = None) -> ExpectationSuite:
     """The form's suite, read from its JSON file now (not rebuilt from the form)."""
-    gx = _gx()
+    gx = import_gx()
     path = suite_path(form, directory)
     data = json.loads(path.read_text(encoding="utf-8"))
     try:

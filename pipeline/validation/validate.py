@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline import atomic, sanitise
 from pipeline.forms import FORMS, Column, Form
 from pipeline.validation import gx_tuning
-from pipeline.validation.suites import FRAME_COLUMNS, ROW_ID, _gx, load_suite, suite_path
+from pipeline.validation.suites import FRAME_COLUMNS, ROW_ID, import_gx, load_suite, suite_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -140,7 +140,7 @@ _ROWS = {
 
 def _context() -> Any:
     if not _CONTEXT:
-        gx = _gx()
+        gx = import_gx()
         context = gx.get_context(mode="ephemeral")
         context.variables.progress_bars = {"globally": False, "metric_calculations": False}
         gx_tuning.install_configuration_memo()
@@ -244,7 +244,7 @@ def validate_frame(
     if not frame[ROW_ID].is_unique:
         raise ValueError(f"{form.code} frame: {ROW_ID} is not unique")
 
-    _gx()
+    import_gx()
     from great_expectations.constants import DATAFRAME_REPLACEMENT_STR
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.validator.v1_validator import Validator
@@ -265,7 +265,8 @@ def validate_frame(
             # Same validator, same loaded batch: only the failing expectations run again, for their rows.
             # GX does not keep the suite's order in its results: the failing ones are replaced as a set.
             validator.result_format = _ROWS
-            again = validator.validate_expectation_suite(_gx().ExpectationSuite(name=suite.name, expectations=failed))
+            failing = import_gx().ExpectationSuite(name=suite.name, expectations=failed)
+            again = validator.validate_expectation_suite(failing)
             outcome.results[:] = [result for result in outcome.results if result.success] + again.results
 
     failures: list[RuleFailure] = []
@@ -291,7 +292,7 @@ def build_data_docs(data_docs_dir: Path) -> Path:
     Renders what is missing or stale: a stored result without its page, a suite page older than its
     file in ``expectations/``; then the index, which lists every stored result and suite.
     """
-    gx = _gx()
+    gx = import_gx()
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     context = gx.get_context(mode="ephemeral")

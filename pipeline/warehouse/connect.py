@@ -44,7 +44,7 @@ def _sqlite_begin(conn: Connection) -> None:
 def writing(engine: Engine) -> Iterator[Connection]:
     """A write transaction. On SQLite it holds the write lock from its start (``BEGIN IMMEDIATE``): two
     processes never both read "empty" and then both write, and what it reads stays true until it commits.
-    On PostgreSQL, a READ COMMITTED transaction (callers take advisory locks with ``_lock``)."""
+    On PostgreSQL, a READ COMMITTED transaction (callers take advisory locks with ``xact_lock``)."""
     with engine.connect() as conn:
         conn.execution_options(sqlite_immediate=True)
         with conn.begin():
@@ -88,7 +88,7 @@ def session_lock(engine: Engine, key: str) -> Iterator[None]:
             conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": key})
 
 
-def _lock(conn: Connection, key: str) -> None:
+def xact_lock(conn: Connection, key: str) -> None:
     """Serialise work on one key (a month, the schema) across processes on PostgreSQL; on SQLite the
     write transaction's lock (``writing``) serialises all writers."""
     if conn.dialect.name == "postgresql":

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from pipeline.warehouse.connect import _lock, writing
+from pipeline.warehouse.connect import writing, xact_lock
 from pipeline.warehouse.schema import (
     FACT_TABLES,
     metadata,
@@ -66,9 +66,9 @@ def load_month(engine: Engine, period: str, files: Sequence[FileLoad], *, withdr
     file_ids = [f.file_row["file_id"] for f in files]
     withdrawn: list[str] = []
     with writing(engine) as conn:
-        _lock(conn, f"district-month-{period}")
+        xact_lock(conn, f"district-month-{period}")
         # After the month's lock, never before: a second run of the same month waits there holding nothing.
-        _lock(conn, "district-warehouse-load")
+        xact_lock(conn, "district-warehouse-load")
         if hook is not None:
             hook.before_write(conn)
         replaced = _delete_files(conn, file_ids)
@@ -285,12 +285,6 @@ def settle_supersession(conn: Connection, period: str) -> None:
             )
 
 
-def in_force(year: int) -> sa.Select:
-    """Submissions in force for the months of ``year``."""
-    return sa.select(submission).where(
-        submission.c.status == "loaded",
-        submission.c.period.between(f"{year:04d}-01", f"{year:04d}-12"),
-    )
 
 
 def dump(engine: Engine, tables: Iterable[sa.Table] | None = None) -> dict[str, list[tuple]]:

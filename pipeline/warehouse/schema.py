@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pipeline.forms import FORMS, YES, Form
-from pipeline.warehouse.connect import _lock, writing
+from pipeline.warehouse.connect import writing, xact_lock
 
 metadata = sa.MetaData()
 
@@ -261,7 +261,7 @@ publication_submission = sa.Table(
 
 def ensure_schema(engine: Engine) -> None:
     with writing(engine) as conn:
-        _lock(conn, "district-warehouse-schema")
+        xact_lock(conn, "district-warehouse-schema")
         metadata.create_all(conn)
         _create_missing_indexes(conn)
 
