@@ -65,7 +65,7 @@ def fill(engine: sa.Engine, n_rows: int, n_units: int | None = None) -> None:
 
 def consolidation_benchmark(url: str, n_rows: int, repeats: int = 3) -> tuple[float, list[str]]:
     """Median seconds of ``consolidate(engine, 2020)``, its statements' times and the plan of its slowest."""
-    from pipeline.figures.definitions import consolidate
+    from pipeline.figures.consolidate import consolidate
     from pipeline.warehouse.connect import make_engine
     from pipeline.warehouse.schema import ensure_schema
 

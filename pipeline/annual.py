@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pipeline.config import Settings
-from pipeline.figures.definitions import consolidate, monthly_trends, stored_contributions
+from pipeline.figures.consolidate import consolidate, monthly_trends, stored_contributions
 from pipeline.figures.provenance import all_provenance
 from pipeline.figures.publish import compare, log_comparison
 from pipeline.operations.completeness import YearCompleteness, year_completeness

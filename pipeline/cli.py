@@ -83,7 +83,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.figures.definitions import stored_figures
+    from pipeline.figures.consolidate import stored_figures
     from pipeline.orchestration.runner import run_year_airflow, run_year_direct
     from pipeline.outputs.figure_files import figures_table
     from pipeline.warehouse.connect import make_engine
@@ -153,7 +153,7 @@ def consolidation_summary(result: dict) -> str:
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
-    from pipeline.figures.definitions import stored_figures
+    from pipeline.figures.consolidate import stored_figures
     from pipeline.outputs.figure_files import figures_csv, figures_json, figures_table
     from pipeline.warehouse.connect import make_engine
     from pipeline.warehouse.schema import ensure_schema
@@ -286,7 +286,8 @@ def cmd_publications(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from pipeline.figures.definitions import FIGURE_DEFS, stored_figures
+    from pipeline.figures.consolidate import stored_figures
+    from pipeline.figures.definitions import FIGURE_DEFS
     from pipeline.figures.provenance import format_provenance, provenance
     from pipeline.warehouse.connect import make_engine
     from pipeline.warehouse.schema import ensure_schema
@@ -328,7 +329,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_check_report(args: argparse.Namespace) -> int:
-    from pipeline.figures.definitions import stored_figures
+    from pipeline.figures.consolidate import stored_figures
     from pipeline.outputs.check_report import check_report, format_result
     from pipeline.warehouse.connect import make_engine
     from pipeline.warehouse.schema import ensure_schema

@@ -219,7 +219,7 @@ def consolidate_year(year: int, settings: Settings, *, unless_unchanged: bool = 
     ``accept_fewer`` (the operator knows, e.g. a unit's returns were withdrawn).
     """
     from pipeline import annual
-    from pipeline.figures.definitions import stored_contributions, stored_figures
+    from pipeline.figures.consolidate import stored_contributions, stored_figures
     from pipeline.warehouse.connect import make_engine
     from pipeline.warehouse.schema import ensure_schema
 

@@ -96,7 +96,7 @@ def load_sample_years(url: str, inbox: Path, data: Path):
 
 def figures_by_code(engine, year: int = 2020) -> dict[str, dict]:
     """The stored figures of ``year``, by figure code."""
-    from pipeline.figures.definitions import stored_figures
+    from pipeline.figures.consolidate import stored_figures
 
     return {f["code"]: f for f in stored_figures(engine, year)}
 

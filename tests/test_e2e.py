@@ -27,7 +27,7 @@ def inbox_2018_2020(sample_inbox_2020, tmp_path_factory):
 def test_dags_reproduce_the_2020_report(inbox_2018_2020, warehouse_url, make_settings):
     from airflow.utils.state import DagRunState
 
-    from pipeline.figures.definitions import stored_figures
+    from pipeline.figures.consolidate import stored_figures
     from pipeline.orchestration.runner import run_year_airflow
     from pipeline.warehouse.connect import make_engine
 

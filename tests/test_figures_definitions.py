@@ -16,14 +16,8 @@ import pytest
 import sqlalchemy as sa
 from helpers import SAMPLE_YEARS, assert_matches_report, figures_by_code, report_figures_2020
 
-from pipeline.figures.definitions import (
-    CONSOLIDATORS,
-    FIGURE_DEFS,
-    consolidate,
-    evaluate,
-    monthly_trends,
-    stored_contributions,
-)
+from pipeline.figures.consolidate import CONSOLIDATORS, consolidate, evaluate, monthly_trends, stored_contributions
+from pipeline.figures.definitions import FIGURE_DEFS
 from pipeline.figures.provenance import all_provenance
 from pipeline.forms import CLOSED, FORMS, NO, PENDING, YES
 from pipeline.periods import months_of

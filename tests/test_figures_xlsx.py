@@ -13,12 +13,8 @@ import pytest
 from helpers import report_figures_2020
 from openpyxl import load_workbook
 
-from pipeline.figures.definitions import (
-    FIGURE_DEFS,
-    LABELS_ZH,
-    stored_contributions,
-    stored_figures,
-)
+from pipeline.figures.consolidate import stored_contributions, stored_figures
+from pipeline.figures.definitions import FIGURE_DEFS, LABELS_ZH
 from pipeline.figures.provenance import all_provenance
 from pipeline.registry import units
 

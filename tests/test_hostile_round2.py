@@ -31,7 +31,8 @@ from openpyxl import load_workbook
 
 from pipeline import atomic, sanitise
 from pipeline.config import settings as make_settings_
-from pipeline.figures.definitions import FIGURE_DEFS, evaluate
+from pipeline.figures.consolidate import evaluate
+from pipeline.figures.definitions import FIGURE_DEFS
 from pipeline.ingest import build_loads, read_and_parse, run_month
 from pipeline.intake.archive import INCOMING_PREFIX, archive_files, archive_path
 from pipeline.operations.problems_report import month_problems_text, open_problems
@@ -243,7 +244,7 @@ def test_case_6_a_consolidation_reads_one_snapshot(warehouse_url, tmp_path, monk
     """A load committing in the middle of a consolidation is in none of its parts (figures, contributions,
     provenance, trends): figures.xlsx agrees with itself and with the stored figures."""
     import pipeline.annual as annual
-    from pipeline.figures.definitions import stored_figures
+    from pipeline.figures.consolidate import stored_figures
 
     write_month(tmp_path, clean_files())
     settings = month_settings(tmp_path, warehouse_url)
@@ -528,7 +529,7 @@ def replace_or_die(src, dst):
 if point == "load":
     warehouse.settle_supersession = die  # inside the load's transaction
 elif point == "consolidate":
-    import pipeline.figures.definitions as figures
+    import pipeline.figures.consolidate as figures
     figures.bulk_insert = die  # inside the consolidation's transaction, figures written
 else:
     atomic.os.replace = replace_or_die  # a temporary file written whole, not yet renamed

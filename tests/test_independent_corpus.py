@@ -33,7 +33,7 @@ def test_an_independent_year_gives_its_figures_through_the_dags(corpus, warehous
     import sqlalchemy as sa
     from airflow.utils.state import DagRunState
 
-    from pipeline.figures.definitions import stored_figures
+    from pipeline.figures.consolidate import stored_figures
     from pipeline.forms import FORMS, SERIAL_LABEL
     from pipeline.intake.parse import normalise_label
     from pipeline.orchestration.runner import run_year_airflow

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from helpers import assert_matches_report
 from openpyxl import load_workbook
 
-from pipeline.figures.definitions import consolidate
+from pipeline.figures.consolidate import consolidate
 from pipeline.ingest import run_month
 from pipeline.intake.archive import archive_path
 from pipeline.periods import months_of

@@ -14,11 +14,8 @@ import pytest
 from helpers import figures_by_code
 from openpyxl import load_workbook
 
-from pipeline.figures.definitions import (
-    FIGURE_DEFS,
-    LABELS_ZH,
-    monthly_values,
-)
+from pipeline.figures.consolidate import monthly_values
+from pipeline.figures.definitions import FIGURE_DEFS, LABELS_ZH
 from pipeline.figures.provenance import provenance
 from pipeline.intake.archive import archive_path
 from pipeline.periods import months_of

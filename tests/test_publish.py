@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 
 from pipeline.annual import consolidate_year
 from pipeline.cli import main
-from pipeline.figures.definitions import stored_figures
+from pipeline.figures.consolidate import stored_figures
 from pipeline.figures.publish import PublishError, compare, format_comparison, publications, publish, published_figures
 from pipeline.ingest import run_month
 from pipeline.warehouse.connect import make_engine

@@ -89,7 +89,7 @@ def _check_year_of_runs(stack: AirflowStack, not_before: dt.datetime | None = No
 
 def _backfill_year_twice(stack: AirflowStack, warehouse_url: str) -> None:
     """Backfill 2020, check runs and figures, backfill it again with "completed": nothing changes."""
-    from pipeline.figures.definitions import stored_figures
+    from pipeline.figures.consolidate import stored_figures
     from pipeline.warehouse.connect import make_engine
     from pipeline.warehouse.load import dump
     from pipeline.warehouse.schema import submission

@@ -241,7 +241,7 @@ def test_the_clerks_verify_note_confirms_the_rows_hits(tmp_path, warehouse_url, 
 def test_publish_refuses_open_hits_unless_accepted_with_a_note_and_figures_name_them(
         tmp_path, warehouse_url, make_settings, capsys):
     from pipeline.cli import main
-    from pipeline.figures.definitions import consolidate
+    from pipeline.figures.consolidate import consolidate
     from pipeline.figures.publish import PublishError, publish
     from pipeline.outputs.verification_report import unconfirmed_by_figure, unconfirmed_text
     from pipeline.warehouse.connect import make_engine

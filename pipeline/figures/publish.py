@@ -19,15 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pipeline import sanitise
-from pipeline.figures.definitions import (
-    CONSOLIDATORS,
-    FIGURE_DEFS,
-    LABELS_ZH,
-    SOURCE_FORM,
-    YEARS_BACK,
-    display,
-    figure_specs,
-)
+from pipeline.figures.consolidate import CONSOLIDATORS
+from pipeline.figures.definitions import FIGURE_DEFS, LABELS_ZH, SOURCE_FORM, YEARS_BACK, display, figure_specs
 from pipeline.forms import FORMS
 from pipeline.periods import local_time, utc_now
 from pipeline.registry import units

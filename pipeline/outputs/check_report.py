@@ -26,7 +26,8 @@ from typing import Literal
 
 from sqlalchemy.engine import Engine
 
-from pipeline.figures.definitions import LABELS_ZH, display, figure_specs, stored_figures
+from pipeline.figures.consolidate import stored_figures
+from pipeline.figures.definitions import LABELS_ZH, display, figure_specs
 from pipeline.outputs.report import report_text
 
 Status = Literal["confirmed", "differs", "not_backed", "ignored"]

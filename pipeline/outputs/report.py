@@ -20,7 +20,8 @@ from sqlalchemy.engine import Engine
 
 from pipeline import atomic
 from pipeline.config import PACKAGE_DATA
-from pipeline.figures.definitions import LABELS_ZH, display, figure_specs, stored_figures
+from pipeline.figures.consolidate import stored_figures
+from pipeline.figures.definitions import LABELS_ZH, display, figure_specs
 from pipeline.periods import local_time
 from pipeline.warehouse.schema import publication
 

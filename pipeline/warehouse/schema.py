@@ -45,7 +45,7 @@ submission = sa.Table(
     sa.Column("error_count", sa.Integer, nullable=False),
     sa.Column("warning_count", sa.Integer, nullable=False),
     sa.Index("ix_submission_period_form", "period", "form_code", "status"),
-    # For consolidation (pipeline.figures.definitions): the few submissions not in force, whose fact rows it
+    # For consolidation (pipeline.figures.consolidate): the few submissions not in force, whose fact rows it
     # leaves out, and what it reports of those in force (how many, latest receipt) from the index alone.
     sa.Index("ix_submission_not_in_force", "period", "form_code",
              postgresql_where=sa.text("status <> 'loaded'"), sqlite_where=sa.text("status <> 'loaded'")),
@@ -133,7 +133,7 @@ def period_year(period: sa.ColumnElement) -> sa.ColumnElement:
 
 
 def _consolidation_indexes() -> None:
-    """Indexes from which consolidation (pipeline.figures.definitions) reads a year of each large form in one pass.
+    """Indexes from which consolidation (pipeline.figures.consolidate) reads a year of each large form in one pass.
 
     The columns it reads are INCLUDEd, so that PostgreSQL never visits the table: the year's
     inspections by month; the joint ones (few) apart; register reports by year, unit and case, so
