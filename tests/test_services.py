@@ -146,6 +146,25 @@ def _chrome(profile: Path):
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
 
 
+def _past_redirects(condition):
+    """``condition`` for a WebDriverWait, not failing while the page navigates on its own.
+
+    The UI redirects by itself (``/`` → ``/auth/login?next=…``); a lookup pending at that moment fails
+    with "aborted by navigation" (seen once in CI at the login form). The wait then simply goes on.
+    """
+    from selenium.common.exceptions import WebDriverException
+
+    def check(driver):
+        try:
+            return condition(driver)
+        except WebDriverException as exc:
+            if "aborted by navigation" in (exc.msg or ""):
+                return False
+            raise
+
+    return check
+
+
 def _ui_backfill(driver, stack: AirflowStack, start: tuple[str, str], end: tuple[str, str],
                  reprocess: str = "completed", login: bool = True) -> str:
     """Log in (unless ``login`` is False), open the monthly DAG, Trigger → Backfill over [start, end] with
@@ -159,13 +178,14 @@ def _ui_backfill(driver, stack: AirflowStack, start: tuple[str, str], end: tuple
     wait = WebDriverWait(driver, 90)
     if login:
         driver.get(stack.base_url + "/")
-        wait.until(ec.visibility_of_element_located((By.NAME, "username"))).send_keys("admin")
+        wait.until(_past_redirects(ec.visibility_of_element_located((By.NAME, "username")))).send_keys("admin")
         driver.find_element(By.NAME, "password").send_keys(stack.password)
         driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         wait.until(lambda d: "/auth/login" not in d.current_url)
 
     driver.get(f"{stack.base_url}/dags/{MONTHLY}")
-    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "button[aria-label='Trigger Dag']"))).click()
+    wait.until(_past_redirects(ec.element_to_be_clickable((By.CSS_SELECTOR, "button[aria-label='Trigger Dag']")))
+               ).click()
     wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "label[id$='radio:backfill']"))).click()
 
     def enter(index: int, day: str, hour: str) -> None:
